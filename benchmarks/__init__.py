@@ -1,0 +1,1 @@
+"""Benchmark runner: presets, the attack × defense × seed matrix, records and summaries."""

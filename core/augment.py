@@ -1,0 +1,114 @@
+"""The augmentation protocol of the purify loop, and the generic ones: identity, compose, MixUp.
+
+An augmentation maps a batch ``(inputs, targets)`` to a new batch, drawing its randomness from a
+CPU ``torch.Generator`` so that a seed fixes the result. It works on whole batches on their
+device (no per-sample Python). Augmentations that mix samples return *soft* targets: one
+probability row per sample, which ``soft_cross_entropy`` consumes.
+
+Registered factories take the task adapter plus options: ``factory(adapter, **options)``. Task
+specific ones (image crops, word deletion, point-cloud mixes) register in their task's namespace.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .registry import AUGMENTATIONS
+from .seeding import derive_seed
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@runtime_checkable
+class Augmentation(Protocol):
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> Batch: ...
+
+
+class Identity:
+    """No augmentation (the "none" ablation of supp. Table 7 / paper Table 7)."""
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> Batch:
+        return inputs, targets
+
+    def __repr__(self) -> str:
+        return "Identity()"
+
+
+class Compose:
+    """Apply augmentations in order."""
+
+    def __init__(self, *steps: Augmentation) -> None:
+        self.steps = [s for s in steps if s is not None and not isinstance(s, Identity)]
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> Batch:
+        for step in self.steps:
+            inputs, targets = step(inputs, targets, generator)
+        return inputs, targets
+
+    def __repr__(self) -> str:
+        return f"Compose({', '.join(repr(s) for s in self.steps)})"
+
+
+def to_soft(targets: torch.Tensor, num_classes: int | None) -> torch.Tensor:
+    """Class indices -> one-hot rows; soft rows pass through."""
+    if targets.is_floating_point() and targets.dim() >= 2:
+        return targets
+    if num_classes is None:
+        raise ValueError("hard class targets need num_classes to become soft labels")
+    return F.one_hot(targets.long(), num_classes).to(torch.float32)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy against class indices or probability rows (mean over the batch)."""
+    if targets.is_floating_point() and targets.shape == logits.shape:
+        return -(targets * F.log_softmax(logits.float(), dim=-1)).sum(dim=-1).mean()
+    return F.cross_entropy(logits.float(), targets.long())
+
+
+@dataclass
+class MixUp:
+    """MixUp (Zhang et al. 2018) on any tensor input: one λ ~ Beta(a, a) per batch.
+
+    ``x' = λ·x + (1−λ)·x[π]`` and ``y' = λ·y + (1−λ)·y[π]`` with soft labels, as in the
+    official NFT code (a = 1, one λ and one permutation π per batch). Cross-entropy on ``y'``
+    equals the official ``λ·CE(y) + (1−λ)·CE(y[π])``.
+    """
+
+    num_classes: int | None
+    alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.alpha < 0:
+            raise ValueError(f"MixUp alpha must be ≥ 0, got {self.alpha}")
+
+    def sample_lambda(self, generator: torch.Generator) -> float:
+        if self.alpha == 0:
+            return 1.0
+        return float(np.random.default_rng(derive_seed(generator)).beta(self.alpha, self.alpha))
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> Batch:
+        lam = self.sample_lambda(generator)
+        perm = torch.randperm(inputs.shape[0], generator=generator).to(inputs.device)
+        soft = to_soft(targets, self.num_classes).to(inputs.device)
+        mixed = inputs * lam + inputs[perm] * (1.0 - lam)
+        return mixed, soft * lam + soft[perm] * (1.0 - lam)
+
+
+def _mixup(adapter: Any, alpha: float = 1.0) -> MixUp:
+    return MixUp(num_classes=getattr(adapter, "num_classes", None), alpha=alpha)
+
+
+def _none(adapter: Any) -> Identity:
+    return Identity()
+
+
+AUGMENTATIONS.register("mixup", _mixup)
+AUGMENTATIONS.register("none", _none)

@@ -1,0 +1,72 @@
+"""Shared behaviour of single-label classification tasks (images, video, point clouds, …).
+
+Not a modality: any adapter whose model maps an input tensor to class logits can inherit it.
+Metrics follow design §3: ACC on the clean test set; ASR over triggered test inputs whose true
+label is not the attack label, counted as predicted == attack label; LCR over the same inputs,
+counted as predicted == true label.
+"""
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .adapter import CleanSetError, TaskAdapter
+from .attack import Attack
+from .augment import soft_cross_entropy
+from .data import TensorData, class_counts
+
+
+@torch.no_grad()
+def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device,
+            batch_size: int = 512) -> torch.Tensor:
+    """Arg-max class of every input, computed in eval mode in batches on ``device``."""
+    was_training = model.training
+    model.eval()
+    preds = []
+    try:
+        for start in range(0, inputs.shape[0], batch_size):
+            batch = inputs[start:start + batch_size].to(device, non_blocking=True)
+            preds.append(model(batch).argmax(dim=-1).cpu())
+    finally:
+        model.train(was_training)
+    return torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+
+
+def percent(hits: torch.Tensor) -> float:
+    return 100.0 * hits.float().mean().item() if hits.numel() else float("nan")
+
+
+class ClassificationAdapter(TaskAdapter):
+    higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True}
+
+    def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_cross_entropy(model(inputs), targets)
+
+    def samples_per_class(self, clean: TensorData) -> float:
+        if not self.num_classes:
+            raise ValueError("num_classes is unset: load the splits first")
+        return len(clean) / self.num_classes
+
+    def check_clean_set(self, clean: TensorData, batch_size: int) -> None:
+        if self.num_classes:
+            counts = class_counts(clean.targets, self.num_classes)
+            missing = torch.nonzero(counts == 0).flatten().tolist()
+            if missing:
+                raise CleanSetError(f"the clean set has no sample of class(es) {missing} "
+                                    f"(of {self.num_classes}); every class needs at least one")
+        super().check_clean_set(clean, batch_size)
+
+    def evaluate(self, model: nn.Module, test: TensorData, attack: Attack | None,
+                 device: torch.device, batch_size: int = 512) -> dict[str, float]:
+        labels = test.targets.cpu()
+        metrics = {"clean_acc": percent(predict(model, test.inputs, device, batch_size) == labels)}
+        if attack is not None:
+            keep = attack.eval_selection(labels)
+            true = labels[keep]
+            triggered = attack.apply_trigger(test.inputs[keep.to(test.inputs.device)])
+            preds = predict(model, triggered, device, batch_size)
+            metrics["asr"] = percent(preds == attack.attack_labels(true))
+            metrics["lcr"] = percent(preds == true)
+        return metrics

@@ -1,0 +1,46 @@
+"""The defense interface: every defense, NFT included, is called the same way."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..adapter import TaskAdapter
+from ..config import from_dict, to_dict
+from ..data import TensorData
+
+
+@dataclass
+class DefenseResult:
+    model: nn.Module                          # purified; same class and state_dict keys
+    wall_time_s: float                        # the defense alone, device synchronised
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+
+
+class Defense(ABC):
+    """``Defense(config).purify(model, adapter, clean, device, seed) -> DefenseResult``.
+
+    ``purify`` must not modify ``model``. ``training_time`` defenses (ABL, CBD) replace attack
+    training instead and are run differently by the runner.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    training_time: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def from_options(cls, options: dict | None) -> "Defense":
+        return cls(from_dict(cls.Config, options))
+
+    def describe(self) -> dict:
+        return {"name": self.name, **to_dict(self.config)}
+
+    @abstractmethod
+    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
+               device: torch.device, seed: int = 0) -> DefenseResult: ...

@@ -1,0 +1,8 @@
+"""Task adapters, one sub-package per modality, registered lazily so nothing heavy loads early.
+
+Importing a task's package registers its datasets, models, attacks and augmentations in the
+core registries (under the task's namespace).
+"""
+from core.registry import TASKS
+
+TASKS.register_lazy("synthetic", "tasks.synthetic.adapter:SyntheticTask")

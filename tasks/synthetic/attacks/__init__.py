@@ -1,0 +1,1 @@
+from . import blend, patch  # noqa: F401  (registration)
