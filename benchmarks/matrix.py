@@ -22,7 +22,7 @@ import tasks  # noqa: F401  (registers the task adapters lazily)
 from core.adapter import Splits, TaskAdapter
 from core.attack import Attack, PoisonResult
 from core.checkpoint import load_model, save_model
-from core.config import to_dict
+from core.config import from_dict, to_dict
 from core.data import TensorData
 from core.defenses.base import Defense
 from core.record import git_info, hardware, now_iso, versions, write_record, SCHEMA_VERSION
@@ -64,7 +64,7 @@ class MatrixRunner:
         self.cache_dir = Path(cache_dir) if cache_dir else self.out / "cache" / "models"
         self.progress = progress
         self.device = torch.device(preset.device)
-        self.train_config = TrainConfig(**{"progress": progress, **preset.train})
+        self.train_config = from_dict(TrainConfig, {"progress": progress, **preset.train})
 
     # -- validation before any training -------------------------------------------------------
     def validate(self) -> None:

@@ -35,7 +35,7 @@ def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device,
 
 
 def percent(hits: torch.Tensor) -> float:
-    return 100.0 * hits.float().mean().item() if hits.numel() else float("nan")
+    return 100.0 * hits.double().mean().item() if hits.numel() else float("nan")
 
 
 class ClassificationAdapter(TaskAdapter):

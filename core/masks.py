@@ -54,9 +54,11 @@ class NeuronMask(nn.Module):
     """Parametrization ``tensor -> tensor * mask`` with one scalar per entry of dimension 0."""
 
     def __init__(self, num_units: int, device: torch.device | None = None,
-                 dtype: torch.dtype | None = None) -> None:
+                 dtype: torch.dtype | None = None, parameter_order: tuple[str, ...] = ()) -> None:
         super().__init__()
         self.mask = nn.Parameter(torch.ones(num_units, device=device, dtype=dtype))
+        # the host module's parameter order, restored on folding so state_dict keys keep order
+        self.parameter_order = parameter_order
 
     def forward(self, tensor: torch.Tensor) -> torch.Tensor:
         shape = (-1,) + (1,) * (tensor.dim() - 1)
@@ -175,7 +177,8 @@ def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool 
         else:
             target, target_name, via = layer, name, "weight"
         weight = target.weight
-        param = NeuronMask(weight.shape[0], device=weight.device, dtype=weight.dtype)
+        param = NeuronMask(weight.shape[0], device=weight.device, dtype=weight.dtype,
+                           parameter_order=tuple(target._parameters))
         parametrize.register_parametrization(target, "weight", param)
         if mask_bias and getattr(target, "bias", None) is not None:
             parametrize.register_parametrization(target, "bias", param)
@@ -197,8 +200,17 @@ def iter_parametrized(model: nn.Module) -> Iterator[tuple[nn.Module, str]]:
 
 def fold_masks(model: nn.Module) -> nn.Module:
     """Bake every mask into its tensor and remove the parametrizations (in place)."""
+    orders: dict[nn.Module, tuple[str, ...]] = {}
     for module, tensor_name in list(iter_parametrized(model)):
+        for param in module.parametrizations[tensor_name]:
+            if isinstance(param, NeuronMask) and param.parameter_order:
+                orders.setdefault(module, param.parameter_order)
         parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+    for module, order in orders.items():
+        rank = {name: i for i, name in enumerate(order)}
+        items = sorted(module._parameters.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+        module._parameters.clear()
+        module._parameters.update(items)
     return model
 
 

@@ -43,12 +43,13 @@ def test_all_ones_masks_leave_outputs_unchanged(name, mode):
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("mask_bias", [False, True])
 @pytest.mark.parametrize("name", list(CASES))
-def test_folded_equals_masked_same_class_and_keys(name):
+def test_folded_equals_masked_same_class_and_keys(name, mask_bias):
     model, batch = _prepared(name)
     keys = list(model.state_dict().keys())
     classes = {n: type(m) for n, m in model.named_modules()}
-    masked = inject_masks(model, batch, mask_bias=True)
+    masked = inject_masks(model, batch, mask_bias=mask_bias)
     _randomise(masked)
     model.eval()
     masked_out = call(model, batch)

@@ -19,7 +19,7 @@ class SyntheticDataConfig:
     clean_per_class: int = 20     # the defender's clean split, held out from the training pool
     noise: float = 0.15           # std of the per-pixel Gaussian noise
     max_shift: int = 2            # random translation (pixels, circular)
-    distractors: int = 2          # random binary 3×3 texture patches per image
+    distractors: int = 8          # random binary 3×3 texture patches per image
     class_separation: float = 1.0 # 1: prototypes independent; smaller: closer to a shared base
     data_seed: int = 1234         # fixes prototypes and samples; the run seed picks the split
 
