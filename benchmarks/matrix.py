@@ -57,8 +57,10 @@ def _clean_hash(clean: TensorData) -> str:
 
 class MatrixRunner:
     def __init__(self, preset: Preset, out: Path, data_root: Path | None,
-                 cache_dir: Path | None = None, progress: bool = True) -> None:
+                 cache_dir: Path | None = None, progress: bool = True,
+                 command: str | None = None) -> None:
         self.preset = preset
+        self.command = command
         self.out = Path(out)
         self.data_root = Path(data_root) if data_root else None
         self.cache_dir = Path(cache_dir) if cache_dir else self.out / "cache" / "models"
@@ -176,7 +178,7 @@ class MatrixRunner:
         return {
             "schema": SCHEMA_VERSION, "created": now_iso(),
             "task": p.task, "dataset": p.dataset, "model": p.model, "attack": attack.name,
-            "defense": defense, "seed": seed, "preset": p.name,
+            "defense": defense, "seed": seed, "preset": p.name, "command": self.command,
             "higher_is_better": dict(adapter.higher_is_better),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},

@@ -10,6 +10,7 @@ Re-running the same command resumes: finished cells are skipped.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
 
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         preset = load_preset(args.preset, overrides, args.set)
         out = args.out or Path("runs") / preset.name
+        command = "python benchmarks/run.py " + " ".join(shlex.quote(a) for a in
+                                                         (argv if argv is not None else sys.argv[1:]))
         runner = MatrixRunner(preset, out, args.data_root, args.cache_dir,
-                              progress=not args.no_progress)
+                              progress=not args.no_progress, command=command)
         outcome = runner.run()
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
