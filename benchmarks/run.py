@@ -60,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"task": args.task, "dataset": args.dataset, "model": args.model,
                  "attacks": _csv(args.attacks), "defenses": _csv(args.defenses),
                  "seeds": _seeds(args.seeds), "device": args.device}
+    out: Path | None = None
     try:
         preset = load_preset(args.preset, overrides, args.set)
         out = args.out or Path("runs") / preset.name
@@ -71,6 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished cells are kept; run the same command again to resume",
+              file=sys.stderr)
+        if out is not None and (out / "records").exists():
+            write_summary(out)
+        return 130
     summary = write_summary(out)
     print(summary.read_text())
     print(f"{len(outcome.written)} cell(s) written, {len(outcome.skipped)} already done, "

@@ -107,9 +107,18 @@ def write_record(path: str | Path, record: Mapping[str, Any]) -> Path:
             handle.write(text + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        os.link(tmp, path)
+        try:
+            os.link(tmp, path)          # fails if path exists: never overwrites
+        except FileExistsError:
+            raise FileExistsError(f"result record already exists, not overwriting: {path}") from None
+        except OSError:                 # a filesystem without hard links
+            if path.exists():
+                raise FileExistsError(f"result record already exists, not overwriting: {path}")
+            os.replace(tmp, path)
+            return path
     finally:
-        os.unlink(tmp)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
     return path
 
 
