@@ -117,6 +117,7 @@ class MatrixRunner:
     def _run_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack, seed: int,
                     defenses: list[str], outcome: MatrixOutcome, bar: tqdm) -> None:
         try:
+            attack.prepare(splits.train, adapter, self.device, seed)
             poison = attack.poison(splits.train, make_generator(seed))
             model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
             start = time.perf_counter()

@@ -64,6 +64,10 @@ class Attack(ABC):
     def describe(self) -> dict:
         return {"name": self.name, "clean_label": self.clean_label, **to_dict(self.config)}
 
+    def prepare(self, train: TensorData, adapter: Any, device: torch.device, seed: int) -> None:
+        """Build what the attack needs before poisoning (a surrogate model, a trigger
+        generator, …). Called once by the runner before ``poison``; the default does nothing."""
+
     @abstractmethod
     def apply_trigger(self, inputs: torch.Tensor) -> torch.Tensor:
         """Triggered copies of ``inputs`` (never modifies its argument)."""

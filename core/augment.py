@@ -1,7 +1,9 @@
 """The augmentation protocol of the purify loop, and the generic ones: identity, compose, MixUp.
 
 An augmentation maps a batch ``(inputs, targets)`` to a new batch, drawing its randomness from a
-CPU ``torch.Generator`` so that a seed fixes the result. It works on whole batches on their
+CPU ``torch.Generator`` so that a seed fixes the result. One that needs the model being trained
+or purified (PGD-adversarial examples) also defines ``bind(model, loss_fn)``; the loops call it
+once before the first step, with ``loss_fn(inputs, targets) -> scalar``. It works on whole batches on their
 device (no per-sample Python). Augmentations that mix samples return *soft* targets: one
 probability row per sample, which ``soft_cross_entropy`` consumes.
 
@@ -52,8 +54,18 @@ class Compose:
             inputs, targets = step(inputs, targets, generator)
         return inputs, targets
 
+    def bind(self, model: Any, loss_fn: Any) -> None:
+        bind_augmentation(self.steps, model, loss_fn)
+
     def __repr__(self) -> str:
         return f"Compose({', '.join(repr(s) for s in self.steps)})"
+
+
+def bind_augmentation(augmentation: Any, model: Any, loss_fn: Any) -> None:
+    """Give ``model`` and ``loss_fn`` to every augmentation (or list of them) that asks."""
+    for step in augmentation if isinstance(augmentation, (list, tuple)) else [augmentation]:
+        if hasattr(step, "bind"):
+            step.bind(model, loss_fn)
 
 
 def to_soft(targets: torch.Tensor, num_classes: int | None) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapter import TaskAdapter
-from .augment import Augmentation
+from .augment import Augmentation, bind_augmentation
 from .data import TensorData
 from .masks import fold_masks, inject_masks, mask_parameters, mask_values
 from .regularizer import ETA_0, mask_l1, resolve_eta_c
@@ -119,6 +119,7 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                                                            eta_min=config.lr_min)
     losses = torch.zeros(len(steps), device=device)
     work.train(config.bn_mode == "train")
+    bind_augmentation(augmentation, work, lambda x, y: adapter.loss(work, x, y))
 
     _sync(device)
     start = time.perf_counter()

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .adapter import TaskAdapter
-from .augment import Augmentation
+from .augment import Augmentation, bind_augmentation
 from .data import TensorData
 from .purify import batch_indices
 from .seeding import make_generator, seed_everything
@@ -65,6 +65,7 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
                  if config.lr_schedule == "cosine" else None)
     amp = config.amp and device.type == "cuda"
     losses = torch.zeros(len(steps), device=device)
+    bind_augmentation(augmentation, model, lambda x, y: adapter.loss(model, x, y))
     model.train()
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):

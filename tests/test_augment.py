@@ -52,3 +52,18 @@ def test_compose_and_identity():
     assert to_soft(torch.tensor([1]), 3).tolist() == [[0.0, 1.0, 0.0]]
     with pytest.raises(ValueError):
         to_soft(torch.tensor([1]), None)
+
+
+def test_bind_reaches_augmentations_that_ask_for_the_model():
+    seen = []
+
+    class NeedsModel:
+        def bind(self, model, loss_fn):
+            seen.append((model, loss_fn(torch.ones(1), torch.zeros(1))))
+
+        def __call__(self, x, y, g):
+            return x, y
+
+    from core.augment import bind_augmentation
+    bind_augmentation(Compose(Identity(), NeedsModel()), "model", lambda x, y: (x - y).sum())
+    assert seen == [("model", torch.tensor(1.0))]
