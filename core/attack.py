@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -36,7 +36,8 @@ class AttackConfig:
 @dataclass
 class PoisonResult:
     data: TensorData
-    indices: torch.Tensor   # sorted int64 indices of the changed training samples
+    indices: torch.Tensor   # sorted int64 indices of the poisoned (triggered) training samples
+    extra: dict = field(default_factory=dict)   # e.g. WaNet's noise-mode indices
 
     @property
     def index_hash(self) -> str:
