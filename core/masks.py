@@ -14,7 +14,8 @@ layer, initialised to 1 (design §2):
   ``mask_classifier`` (official code: no).
 
 "Directly" is decided by data flow, not by module order: one forward pass on an example input
-records which tensor each Conv/Linear returns and which tensor each norm receives. Depth order
+records which tensor each Conv/Linear returns and which tensor each norm receives; a tensor
+changed in place in between (``out += shortcut``) no longer counts as the layer's output. Depth order
 (for the μ(l) schedule) is the order in which the layers first run in that pass.
 
 Not masked, by design:
@@ -101,7 +102,7 @@ def _out_units(layer: nn.Module) -> int:
 def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
     """Run one forward pass (eval mode, no grad) and record the data flow described above."""
     names = {module: name for name, module in model.named_modules()}
-    outputs: dict[int, tuple[torch.Tensor, str]] = {}  # keeps tensors alive so ids stay unique
+    outputs: dict[int, tuple[torch.Tensor, str, int]] = {}  # alive, so ids stay unique
     order: list[str] = []
     followed_by: dict[str, str] = {}
     seen_norms: set[str] = set()
@@ -112,7 +113,7 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
         if name not in order:
             order.append(name)
             if isinstance(output, torch.Tensor):
-                outputs[id(output)] = (output, name)
+                outputs[id(output)] = (output, name, output._version)
 
     def before_norm(module: nn.Module, args: tuple) -> None:
         name = names[module]
@@ -120,7 +121,9 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
             return
         seen_norms.add(name)
         hit = outputs.get(id(args[0]))
-        if hit is not None and hit[0] is args[0] and hit[1] not in followed_by:
+        # same object *and* not modified in place since (``out += shortcut`` keeps the object)
+        if (hit is not None and hit[0] is args[0] and args[0]._version == hit[2]
+                and hit[1] not in followed_by):
             followed_by[hit[1]] = name
 
     for module in model.modules():

@@ -36,7 +36,8 @@ class PreActBlock(nn.Module):
         shortcut = self.shortcut(out)
         out = self.conv1(out)
         out = self.conv2(F.relu(self.bn2(out)))
-        return out + shortcut
+        out += shortcut          # in place, as many real ResNets write it
+        return out
 
 
 class PreActNet(nn.Module):
