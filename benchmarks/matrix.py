@@ -109,6 +109,7 @@ class MatrixRunner:
             splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
             attacks = {a: adapter.build_attack(a, p.attack_options.get(a), splits)
                        for a in p.attacks if pending[a]}   # option errors surface before training
+            adapter.build_model(p.model, splits)            # so do model/input mismatches
             for attack_name, attack in attacks.items():
                 self._run_attack(adapter, splits, attack, seed, pending[attack_name], outcome, bar)
         bar.close()

@@ -6,3 +6,4 @@ core registries (under the task's namespace).
 from core.registry import TASKS
 
 TASKS.register_lazy("synthetic", "tasks.synthetic.adapter:SyntheticTask")
+TASKS.register_lazy("image", "tasks.image.adapter:ImageTask")

@@ -6,3 +6,5 @@ normalisation step; triggers keep pixels in [0, 1]; everything runs batched on t
 device. Registrations go to the core registries under the namespace ``image`` (models under
 their bare names, e.g. ``preact_resnet18``).
 """
+from . import attacks, augmentations, datasets, models  # noqa: F401  (registration)
+from .adapter import ImageTask  # noqa: F401

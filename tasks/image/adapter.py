@@ -1,0 +1,137 @@
+"""The image-classification task adapter (CIFAR-10, GTSRB, Tiny-ImageNet, ImageNet, folders).
+
+Splits (design §5b): the defender's clean set is class-balanced and held out from the attacker's
+training data before anything else is chosen; its default size is the paper's for the dataset
+(1 % CIFAR-10, 3 % GTSRB, 5 % Tiny-ImageNet, 3 % ImageNet; 1 % otherwise); ``clean_per_class=1``
+is the one-shot setting. ``train_per_class`` / ``test_per_class`` take seeded class-balanced
+subsets for CPU presets. Images become float32 in [0, 1].
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from core.adapter import Splits
+from core.augment import Augmentation
+from core.classification import ClassificationAdapter
+from core.config import from_dict
+from core.data import TensorData, balanced_split
+from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.seeding import make_generator
+
+PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "imagenet": 0.03}
+NO_FLIP = {"gtsrb"}   # traffic signs change meaning when mirrored
+DEFAULT_DATA_ROOT = "data"
+
+
+@dataclass(frozen=True)
+class ImageDataOptions:
+    image_size: int | None = None        # loader default: 32 (CIFAR-10, GTSRB), 64 (Tiny), 224
+    clean_fraction: float | None = None  # of the training set; None → the paper's size
+    clean_per_class: int | None = None   # overrides clean_fraction (1 = one-shot)
+    train_per_class: int | None = None   # attacker's subset (None = all that remain)
+    test_per_class: int | None = None    # test subset (None = all)
+    max_per_class: int | None = None     # images the loader reads per class (None = all)
+    flip: bool | None = None             # horizontal flip in training; None → dataset default
+    crop_padding: int = 4
+
+    def __post_init__(self) -> None:
+        if self.clean_fraction is not None and not 0.0 < self.clean_fraction < 1.0:
+            raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
+        for name in ("clean_per_class", "train_per_class", "test_per_class", "max_per_class",
+                     "image_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {value}")
+        if self.crop_padding < 0:
+            raise ValueError("crop_padding must be ≥ 0")
+
+
+def _per_class_subset(targets: torch.Tensor, index: torch.Tensor, per_class: int | None,
+                      num_classes: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``per_class`` entries of ``index`` from each class (random with ``generator``, else the first)."""
+    if per_class is None:
+        return index
+    picks = []
+    for c in range(num_classes):
+        members = index[targets[index] == c]
+        if generator is not None:
+            members = members[torch.randperm(len(members), generator=generator)]
+        picks.append(members[:per_class])
+    return torch.sort(torch.cat(picks)).values
+
+
+def _index_hash(index: torch.Tensor) -> str:
+    return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
+
+
+@TASKS.register("image")
+class ImageTask(ClassificationAdapter):
+    name = "image"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options = ImageDataOptions()
+        self.dataset = ""
+
+    def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
+                    seed: int) -> Splits:
+        opts = from_dict(ImageDataOptions, options)
+        loader = DATASETS.get(dataset, namespace=self.name)
+        root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
+        raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class)
+        num_classes = len(raw.classes)
+        generator = make_generator(seed)
+        if opts.clean_per_class is not None:
+            size: int | float = opts.clean_per_class
+        else:
+            size = opts.clean_fraction or PAPER_CLEAN_FRACTION.get(dataset, 0.01)
+        held, rest = balanced_split(raw.train_y, size, num_classes, generator)
+        train_index = _per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes,
+                                        generator)
+        test_index = _per_class_subset(raw.test_y, torch.arange(len(raw.test_y)),
+                                       opts.test_per_class, num_classes, None)
+        as_float = lambda x: x.float().div_(255.0)   # noqa: E731
+        self.num_classes = num_classes
+        self.options, self.dataset = opts, dataset
+        return Splits(
+            train=TensorData(as_float(raw.train_x[train_index]), raw.train_y[train_index]),
+            test=TensorData(as_float(raw.test_x[test_index]), raw.test_y[test_index]),
+            clean=TensorData(as_float(raw.train_x[held]), raw.train_y[held]),
+            num_classes=num_classes,
+            info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
+                  "train_size": len(train_index), "test_size": len(test_index),
+                  "clean_size": len(held), "clean_index_hash": _index_hash(held),
+                  "train_index_hash": _index_hash(train_index)})
+
+    def model_kwargs(self, splits: Splits) -> dict[str, Any]:
+        shape = splits.train.inputs.shape
+        return {"in_channels": shape[1], "image_size": shape[-1]}
+
+    def build_model(self, name: str, splits: Splits) -> nn.Module:
+        """Build ``name`` for these images and check it takes them (before any training)."""
+        factory = MODELS.get(name, namespace=self.name)
+        shape = tuple(splits.train.inputs.shape[1:])
+        try:
+            model = factory(num_classes=splits.num_classes, **self.model_kwargs(splits))
+            model.eval()
+            with torch.no_grad():
+                out = model(torch.zeros((2, *shape)))
+        except Exception as exc:  # a size/channel mismatch inside the factory or the model
+            raise ValueError(f"model {name!r} cannot take {'×'.join(map(str, shape))} images: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if out.shape != (2, splits.num_classes):
+            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for a batch of 2, "
+                             f"expected (2, {splits.num_classes})")
+        return model.train()
+
+    def train_augmentation(self) -> Augmentation:
+        flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP
+        return AUGMENTATIONS.get("crop_flip", namespace=self.name)(
+            self, padding=self.options.crop_padding, flip=flip)

@@ -1,0 +1,76 @@
+"""``image_folder``: any classification dataset laid out as ``train/<class>/*`` + ``test/<class>/*``.
+
+Where it looks: ``<data root>/image_folder/`` (``python data_scripts/image_folder.py --data-root
+DIR --from-folder PATH`` puts a copy there), or an explicit ``folder=PATH`` (keyword argument of
+``load``; relative paths are taken from the data root) that is used in place, e.g.
+``load(root, folder="my_signs")`` reads ``<data root>/my_signs/``. The cache then lives in that
+folder's ``.cache/``.
+
+Classes are the sorted folder names of ``train/``; every ``test/`` folder must be one of them.
+Without ``image_size`` all images must share one size; with it every image is resized to
+``image_size`` × ``image_size`` (``resize="square"``: whole image stretched, the default) or
+scaled and centre-cropped (``resize="center_crop"``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.registry import DATASETS
+
+from .common import (RESIZE_MODES, DatasetNotFoundError, ImageDataset, cached, check_options,
+                     dataset_dir, decode_images, fingerprint, labels_tensor, scan_class_folders)
+
+NAME = "image_folder"
+EXPECTED = "train/<class>/* and test/<class>/*"
+
+
+def index(directory: Path, max_per_class: int | None = None, root: Path | None = None):
+    for split in ("train", "test"):
+        if not (directory / split).is_dir():
+            raise DatasetNotFoundError("image folder dataset", directory, EXPECTED,
+                                       "image_folder.py --from-folder PATH", root,
+                                       detail=f"{directory / split} is missing.")
+    train_paths, train_labels, classes = scan_class_folders(directory / "train", None, max_per_class)
+    test_paths, test_labels, _ = scan_class_folders(directory / "test", classes, max_per_class)
+    return train_paths, train_labels, test_paths, test_labels, classes
+
+
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None, *,
+         folder: Path | str | None = None, resize: str = "square") -> ImageDataset:
+    """The dataset in ``root/image_folder/`` (or ``folder``); see the module docstring."""
+    check_options(image_size, max_per_class)
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    if folder is not None:
+        directory = Path(folder).expanduser()
+        if not directory.is_absolute() and root is not None:
+            directory = Path(root).expanduser() / directory
+    else:
+        directory = dataset_dir(root, NAME, expected=EXPECTED,
+                                script="image_folder.py --from-folder PATH")
+    train_paths, train_labels, test_paths, test_labels, classes = index(
+        directory, max_per_class, Path(root) if root is not None else None)
+    key = fingerprint([*classes, f"split {len(train_paths)}", resize,
+                       *(f"{p.relative_to(directory)}\t{y}" for p, y in
+                         zip(train_paths + test_paths, train_labels + test_labels))])
+    size_label = "native" if image_size is None else (
+        str(image_size) if resize == "square" else f"{image_size}crop")
+
+    def build() -> ImageDataset:
+        train_x = decode_images(train_paths, image_size, resize, desc="train")
+        test_x = decode_images(test_paths, image_size, resize, desc="test")
+        if len(test_paths) and train_x.shape[1:] != test_x.shape[1:]:
+            raise ValueError(f"{directory}: train images are {tuple(train_x.shape[1:])} but test "
+                             f"images {tuple(test_x.shape[1:])}; pass image_size to resize both")
+        return ImageDataset(train_x, labels_tensor(train_labels), test_x,
+                            labels_tensor(test_labels), classes)
+
+    return cached(directory, NAME, size_label, max_per_class, key, build)
+
+
+def describe(directory: Path) -> str:
+    train, _, test, _, classes = index(directory)
+    return f"{len(classes)} classes, {len(train)} train / {len(test)} test images"
+
+
+DATASETS.register(NAME, load, namespace="image")
