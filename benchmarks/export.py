@@ -26,7 +26,7 @@ def provenance(record: dict) -> str:
         f"- command: `{record.get('command')}`",
         f"- created: {record.get('created')}; preset `{record.get('preset')}`",
         f"- git: {g.get('commit')} (dirty: {g.get('dirty')})",
-        f"- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
         f"- hardware: {h.get('device')} on {h.get('machine')}, {h.get('cpu_count')} CPUs, "
         f"{h.get('torch_threads')} torch threads" + (f", GPU {h['gpu']}" if h.get("gpu") else ""),
         f"- wall time (s): attack_train {t.get('attack_train', 0):.2f}"

@@ -24,8 +24,8 @@ import torch
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, fingerprint, first_per_class, labels_tensor, resize_tensor,
-                     scan_class_folders)
+                     decode_images, fingerprint, first_per_class, labels_tensor,
+                     listing_fingerprint, resize_tensor, scan_class_folders)
 
 NAME = "cifar10"
 NATIVE_SIZE = 32
@@ -156,9 +156,8 @@ def _load_pickles(directory: Path, root: Path, size: int, max_per_class: int | N
 def _load_folders(directory: Path, size: int, max_per_class: int | None) -> ImageDataset:
     train_paths, train_labels, classes = scan_class_folders(directory / "train", None, max_per_class)
     test_paths, test_labels, _ = scan_class_folders(directory / "test", classes, max_per_class)
-    key = fingerprint(["folder", *classes,
-                       *(f"{p.relative_to(directory)}\t{y}" for p, y in
-                         zip(train_paths + test_paths, train_labels + test_labels))])
+    key = listing_fingerprint(directory, ["folder", *classes], train_paths, train_labels,
+                              test_paths, test_labels)
 
     def build() -> ImageDataset:
         train_x = decode_images(train_paths, size, desc="CIFAR-10 train")

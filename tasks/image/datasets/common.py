@@ -319,6 +319,15 @@ def fingerprint(lines: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def listing_fingerprint(directory: Path, header: list[str], train_paths: list[Path],
+                        train_labels: list[int], test_paths: list[Path],
+                        test_labels: list[int]) -> str:
+    """Cache key of a file-based split: ``header`` lines, then every relative path and label."""
+    return fingerprint([*header, f"split {len(train_paths)}",
+                        *(f"{p.relative_to(directory)}\t{y}" for p, y in
+                          zip(train_paths + test_paths, train_labels + test_labels))])
+
+
 def cache_path(directory: Path, name: str, size: int | str, max_per_class: int | None) -> Path:
     limit = "all" if max_per_class is None else str(max_per_class)
     return directory / ".cache" / f"{name}-{size}-{limit}.safetensors"

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (RESIZE_MODES, DatasetNotFoundError, ImageDataset, cached, check_options,
-                     dataset_dir, decode_images, fingerprint, labels_tensor, scan_class_folders)
+                     dataset_dir, decode_images, listing_fingerprint, labels_tensor, scan_class_folders)
 
 NAME = "image_folder"
 EXPECTED = "train/<class>/* and test/<class>/*"
@@ -50,9 +50,8 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
                                 script="image_folder.py --from-folder PATH")
     train_paths, train_labels, test_paths, test_labels, classes = index(
         directory, max_per_class, Path(root) if root is not None else None)
-    key = fingerprint([*classes, f"split {len(train_paths)}", resize,
-                       *(f"{p.relative_to(directory)}\t{y}" for p, y in
-                         zip(train_paths + test_paths, train_labels + test_labels))])
+    key = listing_fingerprint(directory, [*classes, resize], train_paths, train_labels,
+                              test_paths, test_labels)
     size_label = "native" if image_size is None else (
         str(image_size) if resize == "square" else f"{image_size}crop")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
                      list_images, list_subdirs)
 
 NAME = "gtsrb"
@@ -127,9 +127,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
                             offline_archive=OFFLINE_ARCHIVE)
     size = image_size or DEFAULT_SIZE
     train_paths, train_labels, test_paths, test_labels = index(directory, max_per_class, Path(root))
-    key = fingerprint([f"{p.relative_to(directory)}\t{y}" for p, y in
-                       zip(train_paths + test_paths, train_labels + test_labels)]
-                      + [f"split {len(train_paths)}"])
+    key = listing_fingerprint(directory, [], train_paths, train_labels, test_paths, test_labels)
 
     def build() -> ImageDataset:
         return ImageDataset(decode_images(train_paths, size, desc="GTSRB train"),

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, fingerprint, labels_tensor, scan_class_folders)
+                     decode_images, listing_fingerprint, labels_tensor, scan_class_folders)
 
 NAME = "imagenet"
 DEFAULT_SIZE = 224
@@ -54,9 +54,8 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
         warnings.warn(f"ImageNet at {size}px with max_per_class={max_per_class} needs "
                       f"{total / 2**30:.0f} GiB in memory (and as much for its cache); pass "
                       f"max_per_class to load a subset")
-    key = fingerprint([*classes, f"split {len(train_paths)}",
-                       *(f"{p.relative_to(directory)}\t{y}" for p, y in
-                         zip(train_paths + val_paths, train_labels + val_labels))])
+    key = listing_fingerprint(directory, list(classes), train_paths, train_labels, val_paths,
+                              val_labels)
 
     def build() -> ImageDataset:
         options = dict(size=size, resize="center_crop", crop_fraction=CROP_FRACTION)

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
                      scan_class_folders)
 
 NAME = "tiny_imagenet"
@@ -75,9 +75,8 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
     size = image_size or NATIVE_SIZE
     train_paths, train_labels, val_paths, val_labels, classes = index(directory, max_per_class,
                                                                       Path(root))
-    key = fingerprint([*classes, f"split {len(train_paths)}",
-                       *(f"{p.relative_to(directory)}\t{y}" for p, y in
-                         zip(train_paths + val_paths, train_labels + val_labels))])
+    key = listing_fingerprint(directory, list(classes), train_paths, train_labels, val_paths,
+                              val_labels)
 
     def build() -> ImageDataset:
         return ImageDataset(decode_images(train_paths, size, desc="Tiny-ImageNet train"),
