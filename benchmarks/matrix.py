@@ -67,6 +67,10 @@ class MatrixRunner:
         self.progress = progress
         self.device = torch.device(preset.device)
         self.train_config = from_dict(TrainConfig, {"progress": progress, **preset.train})
+        # taken once, at start: the code that runs is the code checked out now, even if the
+        # checkout changes while a long matrix is running
+        self.provenance = {"versions": versions(), "git": git_info(),
+                           "hardware": hardware(self.device)}
 
     # -- validation before any training -------------------------------------------------------
     def validate(self) -> None:
@@ -187,7 +191,7 @@ class MatrixRunner:
             "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
-            "versions": versions(), "git": git_info(), "hardware": hardware(self.device),
+            **self.provenance,
         }
 
     def _write_error(self, attack: str, defense: str, seed: int, exc: BaseException,
@@ -203,7 +207,7 @@ class MatrixRunner:
         record = {**(base or {"schema": SCHEMA_VERSION, "created": now_iso(), "task": p.task,
                               "dataset": p.dataset, "model": p.model, "attack": attack,
                               "defense": defense, "seed": seed, "preset": p.name,
-                              "versions": versions(), "git": git_info()}),
+                              **self.provenance}),
                   "status": "error", "phase": phase,
                   "error": {"type": type(exc).__name__, "message": str(exc),
                             "traceback": traceback.format_exc()}}

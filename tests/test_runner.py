@@ -108,3 +108,14 @@ def test_smoke_preset_nft_removes_the_implanted_backdoor(tmp_path):
     assert after["asr"] < 10.0, after
     assert before["clean_acc"] - after["clean_acc"] < 5.0
     assert record["timings_s"]["defense"] > 0 and record["model_cache"]["cache_hit"] is False
+
+
+def test_provenance_is_taken_once_at_start(tmp_path, monkeypatch):
+    import benchmarks.matrix as matrix
+
+    calls = iter(range(100))
+    monkeypatch.setattr(matrix, "git_info", lambda: {"commit": f"c{next(calls)}", "dirty": False})
+    out = tmp_path / "run"
+    assert main(["--preset", "smoke", "--attacks", "blend,patch", "--out", str(out), *FAST]) == 0
+    commits = {json.loads(p.read_text())["git"]["commit"] for p in _records(out)}
+    assert commits == {"c0"}
