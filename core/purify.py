@@ -46,6 +46,7 @@ class NFTConfig:
     bn_mode: Literal["train", "eval"] = "train"   # official: train (BN statistics re-estimated)
     mask_bias: bool = False
     mask_classifier: bool = False
+    mask_first: bool = False          # paper: never; the official code masks the first BN too
     exclude: tuple[str, ...] = ()     # fnmatch patterns of layer names never masked
     check_every: int = 25             # steps between NaN checks (each costs a device sync)
     progress: bool = True
@@ -106,7 +107,8 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     for param in work.parameters():
         param.requires_grad_(False)
     masked = inject_masks(work, adapter.example_input(clean), mask_bias=config.mask_bias,
-                          mask_classifier=config.mask_classifier, exclude=config.exclude)
+                          mask_classifier=config.mask_classifier,
+                          skip_first=not config.mask_first, exclude=config.exclude)
     masks = mask_parameters(masked)
     schedule = config.schedule
     eta_c = resolve_eta_c(adapter.samples_per_class(clean), config.eta_0, config.eta_c)

@@ -53,6 +53,14 @@ def test_purify_respects_bounds_keeps_class_and_first_layer(setup):
     torch.testing.assert_close(purified.state_dict()[f"{layer['target']}.weight"], gamma)
 
 
+def test_mask_first_option_masks_the_first_layer(setup):
+    adapter, splits, model = setup
+    default = nft_purify(model, adapter, splits.clean, MixUp(10), _config(), "cpu")
+    first = nft_purify(model, adapter, splits.clean, MixUp(10), _config(mask_first=True), "cpu")
+    assert [l["name"] for l in first.layers] == ["0"] + [l["name"] for l in default.layers]
+    assert first.layers[0]["depth"] == 1 and first.layers[0]["via"] == "norm"
+
+
 def test_same_seed_same_masks_other_seed_other_masks(setup):
     adapter, splits, model = setup
     aug = Compose(Identity(), MixUp(10))
