@@ -64,9 +64,9 @@ def hardware(device: torch.device | str | None = None) -> dict[str, Any]:
         "device": str(device) if device is not None else None,
     }
     if torch.cuda.is_available():
-        index = torch.device(device).index if device is not None and torch.device(device).type == "cuda" else None
-        index = index or 0
-        info["gpu"] = torch.cuda.get_device_name(index)
+        chosen = torch.device(device) if device is not None else None
+        index = chosen.index if chosen is not None and chosen.type == "cuda" else None
+        info["gpu"] = torch.cuda.get_device_name(index or 0)
         info["gpu_count"] = torch.cuda.device_count()
     return info
 
