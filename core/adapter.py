@@ -16,6 +16,7 @@ from torch import nn
 from .attack import Attack
 from .augment import Augmentation, Identity
 from .data import TensorData
+from .masks import trace_layers
 from .registry import ATTACKS, MODELS
 
 
@@ -46,6 +47,9 @@ class TaskAdapter(ABC):
     higher_is_better: ClassVar[dict[str, bool]] = {}
     #: augmentation NFT mixes with by default (registry name)
     default_nft_augmentation: ClassVar[str] = "mixup"
+    #: clean metric (a key of ``evaluate``'s result, larger is better) that defenses watch on the
+    #: clean set: FP's accuracy-drop stop, RNP's unlearning stop
+    primary_metric: ClassVar[str] = "clean_acc"
 
     def __init__(self) -> None:
         self.num_classes: int | None = None
@@ -97,3 +101,53 @@ class TaskAdapter(ABC):
     def evaluate(self, model: nn.Module, test: TensorData, attack: Attack | None,
                  device: torch.device, batch_size: int = 512) -> dict[str, float]:
         """Metrics in percent (``clean_acc``, ``asr``, …)."""
+
+    # -- what the baseline defenses need (core/defenses); defaults fit any task ---------------
+    def sample_losses(self, model: nn.Module, inputs: torch.Tensor,
+                      targets: torch.Tensor) -> torch.Tensor:
+        """The task loss of every sample, shape (N,) (ABL's isolation, CBD's sample weights).
+
+        The default calls ``loss`` on one sample at a time: right for any task, but slow, and a
+        model with batch-statistics layers (BatchNorm in train mode) cannot run it on one sample.
+        Tasks override it with a vectorised version where they can.
+        """
+        return torch.stack([self.loss(model, inputs[i:i + 1], targets[i:i + 1])
+                            for i in range(inputs.shape[0])])
+
+    def predicted_targets(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """The model's own predictions as targets for ``loss`` (I-BAU's and AWM's trigger
+        search maximise the loss against them). Default: arg-max over the last output dim."""
+        return model(inputs).argmax(dim=-1)
+
+    def perturbable_inputs(self, data: TensorData) -> bool:
+        """Whether the inputs are continuous, so that defenses may add a gradient-found
+        perturbation to them (I-BAU, AWM). Default: floating-point inputs (token ids are not)."""
+        return data.inputs.is_floating_point()
+
+    def input_bounds(self) -> tuple[float | torch.Tensor, float | torch.Tensor] | None:
+        """``(low, high)`` of valid inputs (scalars or tensors broadcastable to a batch), used to
+        clamp perturbed inputs; None: continuous but unbounded (e.g. point coordinates)."""
+        return None
+
+    def classifier_layer(self, model: nn.Module, example_input: Any) -> str:
+        """Name of the output layer, whose input is the model's last feature representation
+        (FP prunes those features). Default: the last Conv/Linear that runs in forward."""
+        order = trace_layers(model, example_input).order
+        if not order:
+            raise ValueError(f"{type(model).__name__} runs no Conv/Linear layer")
+        return order[-1]
+
+    def feature_layers(self, model: nn.Module, example_input: Any) -> list[str]:
+        """Modules whose outputs are feature maps laid out (N, C, *positions), shallow to deep
+        (NAD distils attention maps of the deepest ones).
+
+        Default: every convolution except the output layer, named by the normalisation layer
+        that consumes it directly when there is one (its normalised output), else by the
+        convolution itself. Linear layers are left out: their outputs have no position axes
+        behind the channel axis. An empty list means the model has no such feature maps.
+        """
+        traced = trace_layers(model, example_input)
+        modules = dict(model.named_modules())
+        convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+        return [traced.followed_by.get(name, name) for name in traced.order[:-1]
+                if isinstance(modules[name], convs)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .adapter import CleanSetError, TaskAdapter
@@ -43,6 +44,14 @@ class ClassificationAdapter(TaskAdapter):
 
     def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_cross_entropy(model(inputs), targets)
+
+    def sample_losses(self, model: nn.Module, inputs: torch.Tensor,
+                      targets: torch.Tensor) -> torch.Tensor:
+        """Per-sample cross-entropy in one batched forward pass (hard or soft targets)."""
+        log_probs = F.log_softmax(model(inputs).float(), dim=-1)
+        if targets.is_floating_point() and targets.shape == log_probs.shape:
+            return -(targets * log_probs).sum(dim=-1)
+        return F.nll_loss(log_probs, targets.long(), reduction="none")
 
     def samples_per_class(self, clean: TensorData) -> float:
         if not self.num_classes:

@@ -1,7 +1,23 @@
-"""Defenses, one file each, registered lazily by name."""
+"""Defenses, one file each, registered lazily by name.
+
+Post-training defenses (``Defense.purify``): NFT and the paper's baselines FT, FP, ANP, I-BAU,
+AWM, FT-SAM, RNP, NAD, MCR. Training-time defenses (``TrainingTimeDefense.train``, replacing
+attack training): ABL, CBD. ``common`` holds what they share.
+"""
 from ..registry import DEFENSES
-from .base import Defense, DefenseResult
+from .base import Defense, DefenseResult, TrainingTimeDefense, UnsupportedDefenseError
 
 DEFENSES.register_lazy("nft", "core.defenses.nft:NFT")
+DEFENSES.register_lazy("ft", "core.defenses.ft:FT")
+DEFENSES.register_lazy("fp", "core.defenses.fp:FP")
+DEFENSES.register_lazy("anp", "core.defenses.anp:ANP")
+DEFENSES.register_lazy("ibau", "core.defenses.ibau:IBAU")
+DEFENSES.register_lazy("awm", "core.defenses.awm:AWM")
+DEFENSES.register_lazy("ftsam", "core.defenses.ftsam:FTSAM")
+DEFENSES.register_lazy("rnp", "core.defenses.rnp:RNP")
+DEFENSES.register_lazy("nad", "core.defenses.nad:NAD")
+DEFENSES.register_lazy("mcr", "core.defenses.mcr:MCR")
+DEFENSES.register_lazy("abl", "core.defenses.abl:ABL")
+DEFENSES.register_lazy("cbd", "core.defenses.cbd:CBD")
 
-__all__ = ["Defense", "DefenseResult"]
+__all__ = ["Defense", "DefenseResult", "TrainingTimeDefense", "UnsupportedDefenseError"]

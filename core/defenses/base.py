@@ -13,6 +13,10 @@ from ..config import from_dict, to_dict
 from ..data import TensorData
 
 
+class UnsupportedDefenseError(ValueError):
+    """A defense cannot apply to this model, task or modality; the message says why."""
+
+
 @dataclass
 class DefenseResult:
     model: nn.Module                          # purified; same class and state_dict keys
@@ -24,7 +28,7 @@ class Defense(ABC):
     """``Defense(config).purify(model, adapter, clean, device, seed) -> DefenseResult``.
 
     ``purify`` must not modify ``model``. ``training_time`` defenses (ABL, CBD) replace attack
-    training instead and are run differently by the runner.
+    training instead and are run differently by the runner: see ``TrainingTimeDefense``.
     """
 
     name: ClassVar[str]
@@ -44,3 +48,26 @@ class Defense(ABC):
     @abstractmethod
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult: ...
+
+
+class TrainingTimeDefense(Defense):
+    """A defense that trains the model itself on the poisoned data (ABL, CBD).
+
+    ``train(model, adapter, poisoned_train, train_config, device, seed) -> DefenseResult``
+    replaces the attack's training step: ``model`` is the freshly built (untrained) model the
+    runner would have trained on ``poisoned_train`` with ``train_config`` (a
+    ``core.training.TrainConfig``); it is not modified, and the result holds the trained copy.
+    ``purify`` raises: there is no trained model to purify after the fact.
+    """
+
+    training_time: ClassVar[bool] = True
+
+    @abstractmethod
+    def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
+              train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult: ...
+
+    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
+               device: torch.device, seed: int = 0) -> DefenseResult:
+        raise UnsupportedDefenseError(
+            f"{self.name} is a training-time defense: it replaces attack training, so call "
+            f"train(model, adapter, poisoned_train, train_config, device, seed) instead of purify")

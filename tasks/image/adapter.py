@@ -135,3 +135,15 @@ class ImageTask(ClassificationAdapter):
         flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP
         return AUGMENTATIONS.get("crop_flip", namespace=self.name)(
             self, padding=self.options.crop_padding, flip=flip)
+
+    def input_bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0          # float32 images in [0, 1]; any normalisation is in the model
+
+    def feature_layers(self, model: nn.Module, example_input: Any) -> list[str]:
+        """ResNet-style models (``layer1``..``layer4`` stages, as PreActResNet and timm's ResNets
+        name them): the stage outputs, as NAD and BackdoorBench use them; others: the default."""
+        stages = [f"layer{i}" for i in range(1, 5)]
+        children = dict(model.named_children())
+        if all(isinstance(children.get(name), nn.Module) for name in stages):
+            return stages
+        return super().feature_layers(model, example_input)

@@ -38,3 +38,6 @@ class SyntheticTask(ClassificationAdapter):
 
     def model_kwargs(self, splits: Splits) -> dict[str, Any]:
         return {"in_channels": splits.train.inputs.shape[1]}
+
+    def input_bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0          # images are generated in [0, 1]

@@ -1,0 +1,127 @@
+"""FT-SAM (Zhu, Wei, Zha & Wu, ICCV 2023): fine-tuning with sharpness-aware minimisation.
+
+Backdoor neurons sit where the loss is sharp along their weights; SAM with a *large* radius
+ρ = 2 moves exactly those weights while plain fine-tuning leaves them alone. Each step:
+
+    ε = ρ · T_w² ∇L / ‖T_w ∇L‖   (T_w = |w| for adaptive SAM, ASAM; 1 for plain SAM)
+    w ← w − lr · SGD-step(∇L(w + ε))
+
+on the clean set with label smoothing 0.1 and the task augmentation.
+
+Defaults: BackdoorBench ``defense/ft-sam.py`` and ``config/defense/ft-sam`` (the authors'
+reference implementation; design §5): ρ 2.0 (ρ_max = ρ_min), adaptive SAM on (its ``--adaptive``
+flag defaults to True), label smoothing 0.1, SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100
+epochs. Label smoothing needs class-index targets and ``adapter.num_classes``; set it to 0 for
+other tasks.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from ..adapter import TaskAdapter
+from ..augment import Compose, to_soft
+from ..data import TensorData
+from .base import Defense, DefenseResult, UnsupportedDefenseError
+from .common import (FinetuneConfig, Stopwatch, check_unit_interval, lr_scheduler, prepare,
+                     run_batches, seeded, sgd, steps_per_epoch)
+
+
+@dataclass(frozen=True)
+class FTSAMConfig(FinetuneConfig):
+    """FinetuneConfig (BackdoorBench ft-sam: lr 0.01, momentum 0.9, wd 5e-4, cosine, 100
+    epochs) plus the SAM radius, ASAM switch and label smoothing."""
+
+    rho: float = 2.0
+    adaptive: bool = True
+    label_smoothing: float = 0.1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.rho < 0:
+            raise ValueError(f"FT-SAM rho must be ≥ 0, got {self.rho}")
+        check_unit_interval(self, "label_smoothing")
+
+
+@contextmanager
+def frozen_batchnorm_stats(model: nn.Module) -> Iterator[None]:
+    """BatchNorm layers normalise with batch statistics but do not update their running ones."""
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for norm in norms:
+        norm.momentum = 0.0
+    try:
+        yield
+    finally:
+        for norm, momentum in zip(norms, momenta):
+            norm.momentum = momentum
+
+
+class LabelSmoothing:
+    """Augmentation step: class indices -> smoothed probability rows (1 − s on the true class,
+    s / (C − 1) elsewhere, as the reference implementation's ``smooth_crossentropy``)."""
+
+    def __init__(self, num_classes: int, smoothing: float) -> None:
+        self.num_classes, self.smoothing = num_classes, smoothing
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        soft = to_soft(targets, self.num_classes).to(inputs.device)
+        off = self.smoothing / (self.num_classes - 1)
+        return inputs, soft * (1.0 - self.smoothing - off) + off
+
+
+class FTSAM(Defense):
+    name = "ftsam"
+    Config = FTSAMConfig
+
+    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
+               device: torch.device, seed: int = 0) -> DefenseResult:
+        config: FTSAMConfig = self.config
+        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
+        steps = [adapter.train_augmentation()] if config.augment else []
+        if config.label_smoothing > 0:
+            hard = not clean.targets.is_floating_point() and clean.targets.dim() == 1
+            if not hard or not getattr(adapter, "num_classes", None):
+                raise UnsupportedDefenseError(
+                    "FT-SAM label smoothing needs class-index targets and adapter.num_classes; "
+                    "set label_smoothing=0 for this task")
+            steps.append(LabelSmoothing(adapter.num_classes, config.label_smoothing))
+        params = [p for p in work.parameters() if p.requires_grad]
+        optimizer = sgd(params, config)
+        scheduler = lr_scheduler(optimizer, config, steps_per_epoch(clean, config.batch_size))
+
+        def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            loss = adapter.loss(work, inputs, targets)
+            grads = torch.autograd.grad(loss, params)
+            with torch.no_grad():
+                scaled = [g * (p.abs() if config.adaptive else 1.0) for g, p in zip(grads, params)]
+                norm = torch.norm(torch.stack([s.norm(2) for s in scaled]), 2)
+                scale = config.rho / (norm + 1e-12)
+                shifts = [s * (p.abs() if config.adaptive else 1.0) * scale
+                          for s, p in zip(scaled, params)]
+                for p, e in zip(params, shifts):
+                    p.add_(e)
+            optimizer.zero_grad(set_to_none=True)
+            with frozen_batchnorm_stats(work):     # the running statistics see each batch once
+                adapter.loss(work, inputs, targets).backward()
+            with torch.no_grad():
+                for p, e in zip(params, shifts):
+                    p.sub_(e)
+            optimizer.step()
+            return loss.detach()
+
+        watch = Stopwatch(device)
+        with seeded(seed, device) as generator, watch:
+            work.train()
+            curve = run_batches(step, clean, batch_size=config.batch_size, generator=generator,
+                                epochs=config.epochs, augmentation=Compose(*steps),
+                                schedulers=[scheduler] if scheduler is not None else [],
+                                desc="FT-SAM", progress=config.progress)
+            work.eval()
+        return DefenseResult(work, watch.seconds, {"loss_curve": curve, "steps": len(curve)})
