@@ -3,12 +3,17 @@
 For every seed the dataset is loaded once; for every attack the backdoored model is trained
 once (or loaded from the cache, keyed by a hash of everything that determines it) and reused by
 every defense. A cell whose record exists is skipped; a cell that fails writes an error record
-and the matrix goes on.
+and the matrix goes on. How cells are executed (in this process, on Ray, on SLURM) is the
+executor's business (``benchmarks/executors.py``); every executor writes the same records.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
+import importlib
 import json
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,7 +23,6 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-import tasks  # noqa: F401  (registers the task adapters lazily)
 from core.adapter import Splits, TaskAdapter
 from core.attack import Attack, PoisonResult
 from core.checkpoint import load_model, save_model
@@ -26,11 +30,24 @@ from core.config import from_dict, to_dict
 from core.data import TensorData
 from core.defenses.base import Defense
 from core.record import git_info, hardware, now_iso, versions, write_record, SCHEMA_VERSION
-from core.registry import DATASETS, DEFENSES, MODELS, TASKS
+from core.registry import ATTACKS, AUGMENTATIONS, DATASETS, DEFENSES, MODELS, TASKS
 from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, fit
 
+from .features import save_features
 from .presets import Preset
+
+importlib.import_module("tasks")   # registers the task adapters lazily
+
+
+@dataclass(frozen=True)
+class Cell:
+    seed: int
+    attack: str
+    defense: str
+
+    def __str__(self) -> str:
+        return f"{self.attack}/{self.defense}/seed{self.seed}"
 
 
 @dataclass
@@ -38,6 +55,18 @@ class MatrixOutcome:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     errors: list[Path] = field(default_factory=list)
+
+
+@dataclass
+class AttackState:
+    """What every defense of one (seed, attack) shares: the backdoored model and its scores."""
+
+    attack: Attack
+    poison: PoisonResult
+    model: torch.nn.Module
+    train_info: dict
+    before: dict
+    before_eval_s: float
 
 
 def record_path(out: Path, preset: Preset, attack: str, defense: str, seed: int) -> Path:
@@ -53,6 +82,28 @@ def _hash(payload: Any) -> str:
 def _clean_hash(clean: TensorData) -> str:
     data = clean.inputs.detach().cpu().contiguous().numpy().tobytes()
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def error_info(exc: BaseException) -> dict:
+    return {"type": type(exc).__name__, "message": str(exc),
+            "traceback": "".join(traceback.format_exception(exc))}
+
+
+def data_options_class(task: str, dataset: str) -> type | None:
+    """The dataclass that types a task's ``data`` options, found without loading any data:
+    ``Adapter.DataOptions``, a dataclass registered as the dataset, or the single
+    ``*DataOptions`` dataclass of the adapter's module. None when there is none to check."""
+    adapter_cls = TASKS.get(task)
+    explicit = getattr(adapter_cls, "DataOptions", None)
+    if dataclasses.is_dataclass(explicit):
+        return explicit
+    entry = DATASETS.get(dataset, namespace=task)
+    if isinstance(entry, type) and dataclasses.is_dataclass(entry):
+        return entry
+    module = sys.modules.get(adapter_cls.__module__)
+    found = [v for k, v in vars(module or object()).items()
+             if k.endswith("DataOptions") and isinstance(v, type) and dataclasses.is_dataclass(v)]
+    return found[0] if len(found) == 1 else None
 
 
 class MatrixRunner:
@@ -72,90 +123,171 @@ class MatrixRunner:
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
 
+    def quiet_copy(self) -> "MatrixRunner":
+        """A copy without progress bars (for worker processes of remote executors)."""
+        clone = copy.copy(self)
+        clone.progress = False
+        clone.train_config = dataclasses.replace(self.train_config, progress=False)
+        return clone
+
     # -- validation before any training -------------------------------------------------------
     def validate(self) -> None:
         """Resolve every name and option so that bad input fails before training starts."""
+        p = self.preset
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-        TASKS.get(self.preset.task)
-        DATASETS.get(self.preset.dataset, namespace=self.preset.task)
-        MODELS.get(self.preset.model, namespace=self.preset.task)
-        for name in self.preset.defenses:
-            self.build_defense(name)
-        unknown = set(self.preset.attack_options) - set(self.preset.attacks)
-        unknown |= set(self.preset.defense_options) - set(self.preset.defenses)
+        TASKS.get(p.task)
+        DATASETS.get(p.dataset, namespace=p.task)
+        MODELS.get(p.model, namespace=p.task)
+        options_cls = data_options_class(p.task, p.dataset)
+        if options_cls is not None:
+            from_dict(options_cls, p.data)
+        for name in p.attacks:
+            from_dict(ATTACKS.get(name, namespace=p.task).Config, p.attack_options.get(name))
+        for name in p.defenses:
+            augmentation = getattr(self.build_defense(name).config, "augmentation", None)
+            if isinstance(augmentation, str):
+                AUGMENTATIONS.get(augmentation, namespace=p.task)
+        unknown = set(p.attack_options) - set(p.attacks)
+        unknown |= set(p.defense_options) - set(p.defenses)
         if unknown:
             raise ValueError(f"options given for {sorted(unknown)}, which this run does not use")
 
     def build_defense(self, name: str) -> Defense:
         cls = DEFENSES.get(name)
         options = {"progress": self.progress} if "progress" in cls.Config.__dataclass_fields__ else {}
-        options.update(self.preset.defense_options.get(name, {}))
+        options.update(self.preset.defense_options.get(name) or {})
         return cls.from_options(options)
 
-    # -- the matrix ---------------------------------------------------------------------------
-    def run(self) -> MatrixOutcome:
+    # -- cells --------------------------------------------------------------------------------
+    def cells(self) -> list[Cell]:
+        p = self.preset
+        return [Cell(s, a, d) for s in p.seeds for a in p.attacks for d in p.defenses]
+
+    def path(self, cell: Cell) -> Path:
+        return record_path(self.out, self.preset, cell.attack, cell.defense, cell.seed)
+
+    def run(self, executor: Any = None) -> MatrixOutcome:
+        """Validate, then hand every unfinished cell to ``executor`` (default: this process)."""
+        from .executors import LocalExecutor
+
         self.validate()
         outcome = MatrixOutcome()
-        p = self.preset
-        total = len(p.seeds) * len(p.attacks) * len(p.defenses)
-        bar = tqdm(total=total, desc="matrix", unit="cell", disable=not self.progress)
-        for seed in p.seeds:
-            pending = {a: [d for d in p.defenses if not record_path(self.out, p, a, d, seed).exists()]
-                       for a in p.attacks}
-            done = sum(len(p.defenses) - len(v) for v in pending.values())
-            outcome.skipped += [record_path(self.out, p, a, d, seed) for a in p.attacks
-                                for d in p.defenses if d not in pending[a]]
-            bar.update(done)
-            if not any(pending.values()):
-                continue
-            adapter: TaskAdapter = TASKS.get(p.task)()
-            splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
-            attacks = {a: adapter.build_attack(a, p.attack_options.get(a), splits)
-                       for a in p.attacks if pending[a]}   # option errors surface before training
-            adapter.build_model(p.model, splits)            # so do model/input mismatches
-            for attack_name, attack in attacks.items():
-                self._run_attack(adapter, splits, attack, seed, pending[attack_name], outcome, bar)
-        bar.close()
+        cells = self.cells()
+        pending = [c for c in cells if not self.path(c).exists()]
+        outcome.skipped = [self.path(c) for c in cells if c not in pending]
+        bar = tqdm(total=len(cells), initial=len(outcome.skipped), desc="matrix", unit="cell",
+                   disable=not self.progress, dynamic_ncols=True)
+        try:
+            (executor or LocalExecutor()).execute(self, pending, outcome, bar)
+            bar.set_postfix_str(f"{len(outcome.errors)} failed" if outcome.errors else "done")
+        finally:
+            bar.close()
         return outcome
+
+    def load(self, seed: int, attacks: list[str]) -> tuple[TaskAdapter, Splits, dict[str, Attack]]:
+        """The seed's splits and attacks; option and model/input errors surface here."""
+        p = self.preset
+        adapter: TaskAdapter = TASKS.get(p.task)()
+        splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
+        built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
+        adapter.build_model(p.model, splits)
+        return adapter, splits, built
+
+    def run_local(self, cells: list[Cell], outcome: MatrixOutcome, bar: tqdm) -> None:
+        """In this process: data loaded once per seed, backdoor trained once per attack."""
+        for seed in dict.fromkeys(c.seed for c in cells):
+            by_attack: dict[str, list[str]] = {}
+            for c in cells:
+                if c.seed == seed:
+                    by_attack.setdefault(c.attack, []).append(c.defense)
+            bar.set_postfix_str(f"seed{seed}: loading data")
+            adapter, splits, attacks = self.load(seed, list(by_attack))
+            for name, defenses in by_attack.items():
+                self._run_attack(adapter, splits, attacks[name], seed, defenses, outcome, bar)
+
+    def prepare_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
+                       seed: int) -> AttackState:
+        attack.prepare(splits.train, adapter, self.device, seed)
+        poison = attack.poison(splits.train, make_generator(seed))
+        model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
+        start = time.perf_counter()
+        before = adapter.evaluate(model, splits.test, attack, self.device,
+                                  self.preset.eval_batch_size)
+        return AttackState(attack, poison, model, train_info, before,
+                           time.perf_counter() - start)
 
     def _run_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack, seed: int,
                     defenses: list[str], outcome: MatrixOutcome, bar: tqdm) -> None:
+        bar.set_postfix_str(f"{attack.name}/seed{seed}: backdoor")
         try:
-            attack.prepare(splits.train, adapter, self.device, seed)
-            poison = attack.poison(splits.train, make_generator(seed))
-            model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
-            start = time.perf_counter()
-            before = adapter.evaluate(model, splits.test, attack, self.device,
-                                      self.preset.eval_batch_size)
-            before_eval = time.perf_counter() - start
+            state = self.prepare_attack(adapter, splits, attack, seed)
         except Exception as exc:  # the whole attack failed: every pending cell gets an error row
             for name in defenses:
-                outcome.errors.append(self._write_error(attack.name, name, seed, exc,
-                                                        phase="attack_train"))
+                outcome.errors.append(self.write_error(Cell(seed, attack.name, name),
+                                                       error_info(exc), phase="attack_train"))
                 bar.update(1)
             return
         for name in defenses:
-            base = self._base_record(adapter, splits, attack, poison, name, seed, train_info)
-            try:
-                defense = self.build_defense(name)
-                result = defense.purify(model, adapter, splits.clean, self.device, seed)
-                start = time.perf_counter()
-                after = adapter.evaluate(result.model, splits.test, attack, self.device,
-                                         self.preset.eval_batch_size)
-                after_eval = time.perf_counter() - start
-                record = {**base, "status": "ok", "before": before, "after": after,
-                          "config": {**base["config"], "defense": defense.describe()},
-                          "timings_s": {"attack_train": train_info["wall_time_s"],
-                                        "defense": result.wall_time_s,
-                                        "eval": before_eval + after_eval},
-                          "diagnostics": result.diagnostics}
-                path = record_path(self.out, self.preset, attack.name, name, seed)
-                outcome.written.append(write_record(path, record))
-            except Exception as exc:
-                outcome.errors.append(self._write_error(attack.name, name, seed, exc,
-                                                        phase="defense", base=base))
+            bar.set_postfix_str(f"{Cell(seed, attack.name, name)}: defense")
+            path, ok = self._run_defense(adapter, splits, state, name, seed)
+            (outcome.written if ok else outcome.errors).append(path)
             bar.update(1)
+
+    def _run_defense(self, adapter: TaskAdapter, splits: Splits, state: AttackState,
+                     name: str, seed: int) -> tuple[Path, bool]:
+        attack, cell = state.attack, Cell(seed, state.attack.name, name)
+        base = self._base_record(splits, attack, state.poison, name, seed, state.train_info)
+        try:
+            defense = self.build_defense(name)
+            if getattr(defense, "training_time", False):
+                # ABL, CBD: the defense trains its own model on the poisoned data instead;
+                # "before" stays the normally trained backdoored model
+                seed_everything(seed)
+                fresh = adapter.build_model(self.preset.model, splits)
+                result = defense.train(fresh, adapter, state.poison.data, self.train_config,
+                                       self.device, seed)
+            else:
+                result = defense.purify(state.model, adapter, splits.clean, self.device, seed)
+            start = time.perf_counter()
+            after = adapter.evaluate(result.model, splits.test, attack, self.device,
+                                     self.preset.eval_batch_size)
+            after_eval = time.perf_counter() - start
+            if self.preset.save_features:
+                save_features(self.path(cell).with_suffix(".features.npz"), state.model,
+                              result.model, splits.test, attack, self.device,
+                              self.preset.save_features, self.preset.eval_batch_size)
+            record = {**base, "status": "ok", "before": state.before, "after": after,
+                      "config": {**base["config"], "defense": defense.describe()},
+                      "timings_s": {"attack_train": state.train_info["wall_time_s"],
+                                    "defense": result.wall_time_s,
+                                    "eval": state.before_eval_s + after_eval},
+                      "diagnostics": result.diagnostics}
+            return write_record(self.path(cell), record), True
+        except Exception as exc:
+            return self.write_error(cell, error_info(exc), phase="defense", base=base), False
+
+    # -- one cell at a time (remote executors) ------------------------------------------------
+    def warm_cache(self, seed: int, attack: str) -> dict | None:
+        """Train (or find) the backdoored model of (seed, attack); an error dict on failure."""
+        try:
+            adapter, splits, attacks = self.load(seed, [attack])
+            self.prepare_attack(adapter, splits, attacks[attack], seed)
+            return None
+        except Exception as exc:
+            return error_info(exc)
+
+    def run_cell(self, cell: Cell) -> tuple[str, bool]:
+        """Run one cell from scratch (its backdoored model usually comes from the cache)."""
+        phase = "load"
+        try:
+            adapter, splits, attacks = self.load(cell.seed, [cell.attack])
+            phase = "attack_train"
+            state = self.prepare_attack(adapter, splits, attacks[cell.attack], cell.seed)
+        except Exception as exc:
+            return str(self.write_error(cell, error_info(exc), phase=phase)), False
+        path, ok = self._run_defense(adapter, splits, state, cell.defense, cell.seed)
+        return str(path), ok
 
     # -- backdoored models, cached by config hash ---------------------------------------------
     def _backdoored_model(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
@@ -178,14 +310,15 @@ class MatrixRunner:
                        "final_loss": info["loss_curve"][-1]}
 
     # -- records ------------------------------------------------------------------------------
-    def _base_record(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
-                     poison: PoisonResult, defense: str, seed: int, train_info: dict) -> dict:
+    def _base_record(self, splits: Splits, attack: Attack, poison: PoisonResult, defense: str,
+                     seed: int, train_info: dict) -> dict:
         p = self.preset
+        higher = TASKS.get(p.task).higher_is_better
         return {
             "schema": SCHEMA_VERSION, "created": now_iso(),
             "task": p.task, "dataset": p.dataset, "model": p.model, "attack": attack.name,
             "defense": defense, "seed": seed, "preset": p.name, "command": self.command,
-            "higher_is_better": dict(adapter.higher_is_better),
+            "higher_is_better": dict(higher),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},
             "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
@@ -194,22 +327,19 @@ class MatrixRunner:
             **self.provenance,
         }
 
-    def _write_error(self, attack: str, defense: str, seed: int, exc: BaseException,
-                     phase: str, base: dict | None = None) -> Path:
+    def write_error(self, cell: Cell, error: dict, phase: str, base: dict | None = None) -> Path:
         p = self.preset
-        path = record_path(self.out, p, attack, defense, seed)
+        path = self.path(cell)
         stamp = now_iso().replace(":", "").replace("-", "")
         path = path.with_name(f"{path.stem}.error-{stamp}.json")
         n = 0
         while path.exists():
             n += 1
-            path = path.with_name(f"seed{seed}.error-{stamp}-{n}.json")
+            path = path.with_name(f"seed{cell.seed}.error-{stamp}-{n}.json")
         record = {**(base or {"schema": SCHEMA_VERSION, "created": now_iso(), "task": p.task,
-                              "dataset": p.dataset, "model": p.model, "attack": attack,
-                              "defense": defense, "seed": seed, "preset": p.name,
-                              **self.provenance}),
-                  "status": "error", "phase": phase,
-                  "error": {"type": type(exc).__name__, "message": str(exc),
-                            "traceback": traceback.format_exc()}}
-        tqdm.write(f"error in {attack}/{defense}/seed{seed} ({phase}): {type(exc).__name__}: {exc}")
+                              "dataset": p.dataset, "model": p.model, "attack": cell.attack,
+                              "defense": cell.defense, "seed": cell.seed, "preset": p.name,
+                              "command": self.command, **self.provenance}),
+                  "status": "error", "phase": phase, "error": error}
+        tqdm.write(f"error in {cell} ({phase}): {error.get('type')}: {error.get('message')}")
         return write_record(path, record)

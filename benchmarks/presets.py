@@ -6,15 +6,17 @@ expected to reach and how many runs it makes. Unknown keys are errors. Command-l
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
 from core.config import ConfigError, from_dict
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
+STAGES = ("before", "after", "timings_s")
 
 
 @dataclass
@@ -32,30 +34,78 @@ class Preset:
     attack_options: dict = field(default_factory=dict)    # attack name -> options
     defense_options: dict = field(default_factory=dict)   # defense name -> options
     eval_batch_size: int = 512
+    save_features: int = 0       # > 0: keep penultimate features of that many test inputs (t-SNE)
+    # nightly regression tolerances: {stage: {metric: tolerance}}, stage before/after/timings_s;
+    # a number is absolute (metric units), "N%" is relative to the baseline value
+    regression: dict = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
         if not self.attacks or not self.defenses or not self.seeds:
             raise ConfigError("a preset needs at least one attack, one defense and one seed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds repeat: {self.seeds}")
+        if self.save_features < 0:
+            raise ConfigError(f"save_features must be ≥ 0, got {self.save_features}")
+        check_tolerances(self.regression)
+
+
+def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:
+    """``2.0`` → (2.0, absolute); ``"25%"`` → (25.0, relative)."""
+    relative = isinstance(value, str) and value.strip().endswith("%")
+    raw = value.strip()[:-1] if relative else value
+    if isinstance(raw, bool):
+        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{where}: a tolerance must be ≥ 0, got {value!r}")
+    return number, relative
+
+
+def check_tolerances(tolerances: Mapping[str, Any]) -> None:
+    for stage, metrics in tolerances.items():
+        if stage not in STAGES:
+            raise ConfigError(f"regression: unknown stage {stage!r}; use one of {', '.join(STAGES)}"
+                              f" (e.g. regression.after.asr=2.0)")
+        if not isinstance(metrics, Mapping):
+            raise ConfigError(f"regression.{stage} must map metric names to tolerances")
+        for metric, value in metrics.items():
+            parse_tolerance(value, f"regression.{stage}.{metric}")
 
 
 def available() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
-def _set_dotted(data: dict, dotted: str, value: Any) -> None:
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {dotted}: empty key")
     node = data
     for key in keys[:-1]:
-        node = node.setdefault(key, {})
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
         if not isinstance(node, dict):
             raise ConfigError(f"--set {dotted}: {key!r} is not a mapping")
     node[keys[-1]] = value
 
 
-def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
-                sets: list[str] | None = None) -> Preset:
-    """Read a preset by name (``smoke``) or path, then apply overrides and ``key=value`` sets."""
+def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
+    """``["a.b=1", ...]`` → ``[("a.b", 1), ...]`` (values parsed as YAML)."""
+    out = []
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
+        out.append((key.strip(), yaml.safe_load(raw)))
+    return out
+
+
+def read_preset_data(name_or_path: str) -> dict:
     path = Path(name_or_path)
     if not path.suffix:
         path = PRESET_DIR / f"{name_or_path}.yaml"
@@ -65,12 +115,18 @@ def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping")
     data.setdefault("name", path.stem)
+    return data
+
+
+def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
+                sets: list[str] | None = None,
+                assignments: list[tuple[str, Any]] | None = None) -> Preset:
+    """Read a preset by name (``smoke``) or path, then apply, in this order, ``overrides``
+    (flags), ``key=value`` strings (``--set``) and parsed ``(dotted key, value)`` pairs."""
+    data = copy.deepcopy(read_preset_data(name_or_path))
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
-    for item in sets or []:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects dotted.key=value, got {item!r}")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw))
+    for key, value in [*parse_sets(sets), *(assignments or [])]:
+        set_dotted(data, key, copy.deepcopy(value))
     return from_dict(Preset, data)
