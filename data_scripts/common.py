@@ -65,8 +65,20 @@ def verify_checksum(path: Path, expected: str, algorithm: str = "md5") -> None:
                             f"release; delete it and try again.")
 
 
-def download(url: str, dest: Path, md5: str) -> Path:
-    """Fetch ``url`` to ``dest`` unless a copy with the right md5 is there; verify it."""
+def sha256(path: Path) -> str:
+    """SHA-256 of ``path``: recorded for releases that publish no checksum."""
+    return file_digest(path, "sha256")
+
+
+def download(url: str, dest: Path, md5: str | None) -> Path:
+    """Fetch ``url`` to ``dest`` unless a copy with the right md5 is there; verify it.
+
+    ``md5=None`` is for releases that publish no checksum: a copy already at ``dest`` is reused
+    and nothing is verified (callers print and record the file's ``sha256`` instead).
+    """
+    if dest.is_file() and md5 is None:
+        print(f"using the downloaded {dest} (no published checksum)")
+        return dest
     if dest.is_file():
         try:
             verify_checksum(dest, md5)
@@ -84,7 +96,8 @@ def download(url: str, dest: Path, md5: str) -> Path:
                 for block in iter(lambda: response.read(CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
-        verify_checksum(partial, md5)
+        if md5 is not None:
+            verify_checksum(partial, md5)
     except OSError as exc:
         partial.unlink(missing_ok=True)
         raise PrepareError(f"download of {url} failed: {exc}. Without internet, prepare the "

@@ -7,3 +7,4 @@ from core.registry import TASKS
 
 TASKS.register_lazy("synthetic", "tasks.synthetic.adapter:SyntheticTask")
 TASKS.register_lazy("image", "tasks.image.adapter:ImageTask")
+TASKS.register_lazy("text", "tasks.text.adapter:TextTask")
