@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from benchmarks.aggregate import aggregate, aggregate_records, avg_drop
+from benchmarks.aggregate import aggregate, aggregate_records, avg_drop, runtime_rows
 from benchmarks.reference import load_references, matches, norm
 from benchmarks.run import main
 from core.config import ConfigError
@@ -173,3 +173,21 @@ def test_records_of_a_real_smoke_run_aggregate(tmp_path):
     records = [json.loads(p.read_text()) for p in sorted((out / "records").rglob("seed*.json"))]
     mean = sum(r["after"]["asr"] for r in records) / 2
     assert float(rows[0]["after.asr.mean"]) == pytest.approx(mean, abs=1e-4)
+
+
+def test_runtime_table_pools_every_attack_and_puts_the_paper_beside(tmp_path):
+    from benchmarks.summary import load_records
+
+    ok, _ = load_records(write_fixture(tmp_path / "run"))
+    (row,) = runtime_rows(aggregate_records(ok), [])
+    # blend seeds take 1, 2, 3 s and patch seeds 1, 1 s: 8 s over 5 records; per-attack means 2, 1
+    assert row["records"] == 5 and row["mean"] == pytest.approx(1.6)
+    assert row["std"] == pytest.approx(math.sqrt(0.5)) and row["paper"] is None
+    run = tmp_path / "paper"
+    for attack, secs in (("badnets", 10.0), ("blend", 20.0)):
+        write_record(run / f"records/{attack}.json",
+                     make_record(attack, "anp", 0, {"asr": 99.0}, {"asr": 1.0}, secs,
+                                 task="image", dataset="cifar10", model="preact_resnet18"))
+    markdown = aggregate(run).markdown
+    assert "## Runtime" in markdown
+    assert "| image | cifar10 | preact_resnet18 | anp | 2 | 2 | 15.00 ± 7.07 | 118.10 |" in markdown
