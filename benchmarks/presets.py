@@ -105,15 +105,23 @@ def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:
     return out
 
 
-def read_preset_data(name_or_path: str) -> dict:
+def read_named_yaml(name_or_path: str, directory: Path, kind: str) -> tuple[Path, dict]:
+    """A YAML mapping given by a path, or by a bare name looked up as ``directory/NAME.yaml``
+    (presets, sweeps); an unknown name lists what ``directory`` holds."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = PRESET_DIR / f"{name_or_path}.yaml"
+        path = directory / f"{name_or_path}.yaml"
     if not path.is_file():
-        raise ConfigError(f"unknown preset {name_or_path!r}; available: {', '.join(available())}")
+        names = sorted(p.stem for p in directory.glob("*.yaml"))
+        raise ConfigError(f"unknown {kind} {name_or_path!r}; available: {', '.join(names)}")
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping")
+    return path, data
+
+
+def read_preset_data(name_or_path: str) -> dict:
+    path, data = read_named_yaml(name_or_path, PRESET_DIR, "preset")
     data.setdefault("name", path.stem)
     return data
 

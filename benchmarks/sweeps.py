@@ -33,7 +33,7 @@ import yaml
 
 from core.config import ConfigError, from_dict
 
-from .presets import Preset, load_preset, parse_sets
+from .presets import Preset, load_preset, parse_sets, read_named_yaml
 
 SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"
 RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+,-]*$")
@@ -67,14 +67,7 @@ def available() -> list[str]:
 
 
 def read_sweep(name_or_path: str) -> tuple[str, SweepFile]:
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = SWEEP_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"unknown sweep {name_or_path!r}; available: {', '.join(available())}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping")
+    path, data = read_named_yaml(name_or_path, SWEEP_DIR, "sweep")
     spec = from_dict(SweepFile, data)
     if not spec.runs and not spec.grid:
         raise ConfigError(f"{path}: a sweep needs `runs` or `grid`")
