@@ -24,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from core.adapter import Splits, TaskAdapter
-from core.attack import Attack, PoisonResult
+from core.attack import Attack, PoisonResult, tensor_hash
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
 from core.data import TensorData
@@ -80,8 +80,7 @@ def _hash(payload: Any) -> str:
 
 
 def _clean_hash(clean: TensorData) -> str:
-    data = clean.inputs.detach().cpu().contiguous().numpy().tobytes()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return tensor_hash(clean.inputs)
 
 
 def error_info(exc: BaseException) -> dict:
@@ -208,6 +207,7 @@ class MatrixRunner:
 
     def prepare_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
                        seed: int) -> AttackState:
+        attack.artifact_dir = self.cache_dir   # learned trigger parts are cached beside models
         attack.prepare(splits.train, adapter, self.device, seed)
         poison = attack.poison(splits.train, make_generator(seed))
         model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
@@ -324,6 +324,7 @@ class MatrixRunner:
             "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
+            "attack_artifacts": dict(attack.artifacts),
             **self.provenance,
         }
 

@@ -8,12 +8,17 @@ too (``eval_selection``, ``attack_labels``).
 from __future__ import annotations
 
 import hashlib
+import json
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from pathlib import Path
+from typing import Any, Callable, ClassVar
 
 import torch
+from torch import nn
 
+from .checkpoint import load_model, save_model
 from .config import from_dict, to_dict
 from .data import TensorData
 
@@ -54,6 +59,10 @@ class Attack(ABC):
     def __init__(self, config: Any, num_classes: int) -> None:
         self.config = config
         self.num_classes = num_classes
+        # where ``prepare`` caches what it learns (generator weights); the runner sets it,
+        # None = learn again every time
+        self.artifact_dir: Path | None = None
+        self.artifacts: dict[str, dict] = {}   # what ``cached_module`` did, for the record
         if config.target >= num_classes:
             raise ValueError(f"{self.name}: target class {config.target} is out of range for "
                              f"{num_classes} classes (0..{num_classes - 1})")
@@ -68,6 +77,30 @@ class Attack(ABC):
     def prepare(self, train: TensorData, adapter: Any, device: torch.device, seed: int) -> None:
         """Build what the attack needs before poisoning (a surrogate model, a trigger
         generator, …). Called once by the runner before ``poison``; the default does nothing."""
+
+    def cached_module(self, module: nn.Module, part: str, key: dict,
+                      learn: Callable[[nn.Module], None]) -> nn.Module:
+        """Load ``module``'s weights from the artifact cache, or ``learn(module)`` (in place)
+        and store them as safetensors. The file is keyed by a hash of the attack's config,
+        ``part`` and ``key`` (which must hold everything else that determines the result:
+        seed, a hash of the training data, …). What happened is kept in ``self.artifacts``."""
+        payload = {"attack": self.describe(), "part": part, **key}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str)
+                                .encode()).hexdigest()[:20]
+        path = (Path(self.artifact_dir) / f"attack-{self.name}-{part}-{digest}.safetensors"
+                if self.artifact_dir is not None else None)
+        if path is not None and path.exists():
+            load_model(module, path)
+            self.artifacts[part] = {"cache_hit": True, "key": digest, "wall_time_s": 0.0}
+            return module
+        start = time.perf_counter()
+        learn(module)
+        wall = time.perf_counter() - start
+        if path is not None:
+            save_model(module, path, metadata={"attack": self.name, "part": part,
+                                               "key": payload})
+        self.artifacts[part] = {"cache_hit": False, "key": digest, "wall_time_s": wall}
+        return module
 
     @abstractmethod
     def apply_trigger(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -114,4 +147,10 @@ def choose_indices(eligible: torch.Tensor, count: int, generator: torch.Generato
 def hash_indices(indices: torch.Tensor) -> str:
     """SHA-256 of the sorted int64 indices (recorded with every result)."""
     data = torch.sort(indices.detach().cpu().long().flatten()).values.numpy().tobytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def tensor_hash(tensor: torch.Tensor) -> str:
+    """SHA-256 of a tensor's bytes (keys caches on the exact data a part was learned from)."""
+    data = tensor.detach().cpu().contiguous().numpy().tobytes()
     return "sha256:" + hashlib.sha256(data).hexdigest()
