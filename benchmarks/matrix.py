@@ -74,6 +74,19 @@ def record_path(out: Path, preset: Preset, attack: str, defense: str, seed: int)
             / f"seed{seed}.json")
 
 
+#: TrainConfig options added after backdoored models were first cached; at their defaults they
+#: train exactly as before they existed, so they are left out of the cache key there and the
+#: models cached earlier stay valid
+_LATER_TRAIN_OPTIONS = ("optimizer", "grad_clip", "warmup_steps")
+
+
+def train_cache_key(config: TrainConfig) -> dict:
+    """The training options that determine a backdoored model (progress bars do not)."""
+    defaults = TrainConfig()
+    return {k: v for k, v in (to_dict(config) | {"progress": None}).items()
+            if not (k in _LATER_TRAIN_OPTIONS and v == getattr(defaults, k))}
+
+
 def _hash(payload: Any) -> str:
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -294,7 +307,7 @@ class MatrixRunner:
                           poison: PoisonResult, seed: int) -> tuple[torch.nn.Module, dict]:
         p = self.preset
         key = _hash({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
-                     "attack": attack.describe(), "train": to_dict(self.train_config) | {"progress": None},
+                     "attack": attack.describe(), "train": train_cache_key(self.train_config),
                      "seed": seed, "poison": poison.index_hash, "clean": _clean_hash(splits.clean)})
         path = self.cache_dir / f"{p.task}-{p.dataset}-{p.model}-{attack.name}-{key}.safetensors"
         seed_everything(seed)

@@ -10,21 +10,16 @@ Here every projection (q, k, v, out, both feed-forward layers, the output head) 
 (through their weight rows: in this pre-LN layout no Linear feeds a norm directly), and the
 folded model is this same class.
 
-Layout: pre-LN (Xiong et al. 2020; it trains with plain SGD, which ``core.training.fit`` uses),
+Layout: pre-LN (Xiong et al. 2020: stable without a long warmup),
 sinusoidal positions, one embedding shared by source, target and (optionally) the output head
 over a joint subword vocabulary, token ids ``pad=0, bos=1, eos=2``. ``forward(src, tgt_in)``
 returns logits for teacher forcing; ``encode`` / ``decode_step`` serve batched greedy decoding
 with a key/value cache (``tasks/text/decoding.py``).
 
-Training aid (``precondition_grads``, on by default): ``core.training.fit`` trains with plain
-SGD + momentum, which left this transformer stuck on a source-blind language model on Multi30k
-(loss plateau ~4.9, BLEU < 1 after 700 steps; Adam-style training reaches a lower loss in 150).
-So each parameter of a freshly built model carries a gradient hook that divides its gradient
-element-wise by the root of a running average of its square (RMSprop's β₂ = 0.999 with bias
-correction, ε = 1e-8): SGD + momentum on these gradients is Adam-like (use lr ~1e-3). The hooks
-live on this model object only: they hold no state_dict entries, a model rebuilt from a
-checkpoint starts them afresh, a deep copy (what defenses fine-tune) has none, and NFT's masks
-(separate parameters) are untouched by them. The proper place for this is an optimizer option in ``core.training``.
+Optimiser: the text presets train it with Adam (``train: {optimizer: adam, ...}`` with a short
+linear warmup and gradient clipping, ``core.training.TrainConfig``). Plain SGD + momentum, the
+core default, left it stuck on a source-blind language model on Multi30k (loss plateau ~4.9,
+BLEU < 1 after 700 steps; Adam-style training reaches a lower loss in 150).
 
 Sizes (registered under the ``text`` namespace): ``transformer_tiny`` (tests), ``transformer_small``
 (CPU quick preset) and ``transformer_base`` (GPU; Vaswani et al.'s base shape).
@@ -50,24 +45,6 @@ def sinusoid_table(length: int, dim: int) -> torch.Tensor:
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq[: dim // 2])
     return table
-
-
-class RMSPreconditioner:
-    """Gradient hook: ``g / (sqrt(v̂) + ε)`` with ``v`` a running mean of ``g²`` (see above)."""
-
-    def __init__(self, beta: float = 0.999, eps: float = 1e-8) -> None:
-        self.beta, self.eps = beta, eps
-        self.square: torch.Tensor | None = None
-        self.steps = 0
-
-    def __call__(self, grad: torch.Tensor) -> torch.Tensor:
-        self.steps += 1
-        g2 = grad.detach().float() ** 2
-        if self.square is None or self.square.shape != g2.shape:
-            self.square = torch.zeros_like(g2)
-        self.square.mul_(self.beta).add_(g2, alpha=1.0 - self.beta)
-        scale = (self.square / (1.0 - self.beta ** self.steps)).sqrt_().add_(self.eps)
-        return (grad.float() / scale).to(grad.dtype)
 
 
 class Attention(nn.Module):
@@ -153,13 +130,12 @@ class Seq2SeqTransformer(nn.Module):
 
     def __init__(self, vocab_size: int, dim: int = 256, heads: int = 4, encoder_layers: int = 3,
                  decoder_layers: int = 3, hidden: int = 1024, dropout: float = 0.1,
-                 max_positions: int = 512, tie_output: bool = False,
-                 precondition_grads: bool = True) -> None:
+                 max_positions: int = 512, tie_output: bool = False) -> None:
         super().__init__()
         self.config = {"vocab_size": vocab_size, "dim": dim, "heads": heads,
                        "encoder_layers": encoder_layers, "decoder_layers": decoder_layers,
                        "hidden": hidden, "dropout": dropout, "max_positions": max_positions,
-                       "tie_output": tie_output, "precondition_grads": precondition_grads}
+                       "tie_output": tie_output}
         self.dim = dim
         self.embed = nn.Embedding(vocab_size, dim, padding_idx=PAD)
         self.register_buffer("positions", sinusoid_table(max_positions, dim), persistent=False)
@@ -174,9 +150,6 @@ class Seq2SeqTransformer(nn.Module):
         self.reset_parameters()
         if tie_output:
             self.output.weight = self.embed.weight
-        if precondition_grads:
-            for param in self.parameters():
-                param.register_hook(RMSPreconditioner())
 
     def reset_parameters(self) -> None:
         for module in self.modules():

@@ -25,8 +25,10 @@ def test_backdoor_train_evaluate_and_nft_smoke(text_task):
     poison = attack.poison(splits.train, make_generator(0))
     torch.manual_seed(0)
     model = adapter.build_model("transformer_tiny", splits)
-    fit(model, adapter, poison.data, TrainConfig(epochs=2, batch_size=32, lr=0.3, progress=False),
-        "cpu")
+    config = TrainConfig(epochs=2, batch_size=32, optimizer="adamw", lr=3e-3, weight_decay=0.01,
+                         grad_clip=1.0, warmup_steps=5, progress=False)   # text_smoke's recipe
+    info = fit(model, adapter, poison.data, config, "cpu")
+    assert info["loss_curve"][-1] < info["loss_curve"][0]
     before = adapter.evaluate(model, splits.test, attack, torch.device("cpu"))
     assert set(before) == {"clean_bleu", "asr", "attack_bleu"}
     assert all(0.0 <= v <= 100.0 for v in before.values())

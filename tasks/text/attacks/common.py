@@ -61,6 +61,10 @@ class TextAttack(Attack):
     def __init__(self, config: Any, num_classes: int) -> None:   # noqa: D107 (no class target)
         self.config = config
         self.num_classes = num_classes
+        # Attack.__init__'s learned-part cache fields (not called: it checks a class target);
+        # text attacks learn nothing, so the cache stays unused
+        self.artifact_dir = None
+        self.artifacts: dict[str, dict] = {}
         self.codec: Codec | None = None
         self.target_text = config.target_text or DEFAULT_TARGETS["en"]
 
