@@ -5,5 +5,15 @@ Dirty label (an exact ``poison_rate`` share of non-target samples, relabelled): 
 ``blend``, ``trojan_one``, ``trojan_all``, ``wanet`` (+ noise-mode samples), ``bppa``
 (+ negative samples). Clean label (``poison_rate`` = share of the target class, labels kept):
 ``sig``, ``clb`` (needs ``prepare`` to train its PGD surrogate).
+
+Learned triggers (``prepare`` trains the trigger network, cached as safetensors through
+``Attack.cached_module``; the trigger is unavailable before it): ``dyn_one`` / ``dyn_all``
+(Input-aware), ``issba``, ``lira``, ``fba``; ``cba`` (composite of two classes' images; its
+``prepare`` keeps a pool of partner images). Composites of supp. Table 12:
+``badnets_blend_trojan`` (one shared 10 % budget), ``sig_clb`` (clean label).
 """
-from . import badnets, blend, bppa, clb, sig, trojan, wanet  # noqa: F401  (registration)
+from . import (badnets, blend, bppa, cba, clb, composite, fba, inputaware,  # noqa: F401
+               issba, lira, sig, trojan, wanet)
+
+#: attacks whose trigger exists only after ``prepare`` (tested in their own test files)
+NEEDS_PREPARE = ("dyn_one", "dyn_all", "issba", "lira", "fba", "cba")

@@ -31,11 +31,11 @@ from functools import lru_cache
 
 import torch
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices
+from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
 
-from .common import check_images, remaining_indices, require
+from .common import check_images, extra_indices, require
 
 # Floyd–Steinberg error weights (dy, dx, weight): the three below, then the one to the right.
 BELOW = ((1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16))
@@ -138,12 +138,8 @@ class BppAttack(Attack):
             return result
         if n < 2:
             raise ValueError("bppa: negative samples need at least two training samples")
-        free = remaining_indices(n, result.indices)
-        if count > len(free):
-            raise ValueError(f"bppa: {count} negative samples do not fit beside the "
-                             f"{len(result.indices)} poisoned ones ({len(free)} remain); "
-                             f"lower poison_rate or neg_ratio")
-        negatives = choose_indices(free, count, generator)
+        negatives = extra_indices(n, result.indices, count, generator,
+                                  "bppa negative samples", "neg_ratio")
         # each donor is another training image (offset 1..n-1 never maps a sample to itself)
         donors = (negatives + torch.randint(1, n, (count,), generator=generator)) % n
         clean = train.inputs

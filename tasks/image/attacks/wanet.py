@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices
+from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
 from core.seeding import make_generator
 
-from .common import check_images, remaining_indices, require
+from .common import check_images, extra_indices, require
 
 
 @dataclass(frozen=True)
@@ -89,17 +89,11 @@ class WaNet(Attack):
     def poison(self, train: TensorData, generator: torch.Generator) -> PoisonResult:
         result = super().poison(train, generator)
         count = round(self.config.cross_ratio * len(result.indices))
-        if count == 0:
-            result.extra["noise_indices"] = torch.empty(0, dtype=torch.long)
-            return result
-        free = remaining_indices(len(train), result.indices)
-        if count > len(free):
-            raise ValueError(f"wanet: noise mode needs {count} samples beside the "
-                             f"{len(result.indices)} poisoned ones, but only {len(free)} remain; "
-                             f"lower poison_rate or cross_ratio")
-        noise_idx = choose_indices(free, count, generator)
-        inputs = result.data.inputs
-        idx = noise_idx.to(inputs.device)
-        inputs[idx] = self.noise_warp(inputs[idx], generator)
+        noise_idx = extra_indices(len(train), result.indices, count, generator,
+                                  "wanet noise-mode samples", "cross_ratio")
+        if len(noise_idx):
+            inputs = result.data.inputs
+            idx = noise_idx.to(inputs.device)
+            inputs[idx] = self.noise_warp(inputs[idx], generator)
         result.extra["noise_indices"] = noise_idx
         return result
