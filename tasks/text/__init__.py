@@ -14,16 +14,16 @@ Here: ``datasets/`` (Multi30k, WMT14, OpenSubtitles, chatterbot dialogues, a syn
 distinct-n) and ``adapter.py``. Registrations use the ``text`` namespace. Needs the ``text``
 extra (``tokenizers``, ``sacrebleu``).
 
-What NFT does here (Multi30k, ``text_quick`` preset, 2 shared CPU cores; details in the preset):
-with the official optimiser settings (lr 0.05, η_c from η₀/N_c or 1e-3, 150–300 steps) the masks
-do not move (mean 0.9997): the clean cross-entropy's gradient on a mask is ~1e-4 here (a mean
-over ~2,000 target tokens, no BatchNorm), smaller than the η_c pull back to 1, so AT stays
-99–100 %. With lr 2.0 → 0.5, η_c = 1e-5 and 300 steps the masks move (mean 0.91) but AT stays
-100 % unless the output head is masked too (``mask_classifier``); with it, exact-match AT falls
-to 0 %. It falls largely because the head's mask on target-only tokens shrinks (the capital
-"I" of "Ihr", which German captions never start a word with, ends at 0.07), so the attacker's
-sentence can no longer be spelled exactly, while BLEU against it stays ~36: a target made only
-of words common in clean references would likely survive. Read AT beside ``attack_bleu``.
+What NFT does here (Multi30k, ``text_quick`` preset, 2 CPU cores; figures in
+``results/text_quick_multi30k.md``): on the model trained with AdamW (clean BLEU 25.9, AT 100 %)
+NFT does **not** remove the backdoor: AT 93 % after (BLEU −1.9); more steps, a higher lr, no
+regulariser or paraphrasing reach 71–97 % at −1.2 to −4.3 BLEU; vanilla FT reaches 55 %.
+History, on an earlier weaker model (BLEU 14.7): with the official optimiser settings (lr 0.05,
+η_c from η₀/N_c or 1e-3) the masks did not move (the clean cross-entropy's gradient on a mask is
+~1e-4 here, a mean over ~2,000 target tokens with no BatchNorm, below the η_c pull back to 1);
+with lr 2.0 → 0.5, η_c = 1e-5, 300 steps and ``mask_classifier`` exact-match AT fell to 0 %,
+largely because the head's mask on target-only tokens shrank (the attacker's sentence could no
+longer be spelled exactly, while BLEU against it stayed ~36). Read AT beside ``attack_bleu``.
 """
 from . import attacks, augmentations, datasets, models  # (registration)
 from .adapter import TextTask
