@@ -135,6 +135,12 @@ def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
+    # a flag that narrows the file's attacks/defenses drops the file's options for the names it
+    # removed (they are the preset's, not the user's); options given with --set are still
+    # checked against what the run uses
+    for names, options in (("attacks", "attack_options"), ("defenses", "defense_options")):
+        if (overrides or {}).get(names) is not None and isinstance(data.get(options), dict):
+            data[options] = {k: v for k, v in data[options].items() if k in data[names]}
     for key, value in [*parse_sets(sets), *(assignments or [])]:
         set_dotted(data, key, copy.deepcopy(value))
     return from_dict(Preset, data)

@@ -319,3 +319,23 @@ def test_the_runner_presets_resolve_and_validate(tmp_path):
     assert paper.train == {"epochs": 100, "batch_size": 128, "lr": 0.05, "momentum": 0.9,
                            "weight_decay": 5e-4, "lr_schedule": "cosine", "amp": True,
                            "channels_last": True}
+
+
+def test_narrowing_a_presets_attacks_drops_its_options_for_the_others(tmp_path):
+    """`--preset quick_learned --attacks issba` must run (the file holds options for the attacks
+    the flag removed); an option the user sets for an attack the run does not use stays an
+    error, and so does a typo in the file's own attack list."""
+    from benchmarks.matrix import MatrixRunner
+
+    preset = load_preset("quick_learned", {"attacks": ["issba"]})
+    assert set(preset.attack_options) == {"issba"}
+    MatrixRunner(preset, tmp_path / "a", None, progress=False).validate()
+    full = load_preset("quick_learned")
+    assert {"dyn_one", "lira", "fba", "issba"} <= set(full.attack_options)
+    MatrixRunner(full, tmp_path / "b", None, progress=False).validate()
+    stray = load_preset("quick_learned", {"attacks": ["issba"]},
+                        ["attack_options.lira.eps=0.02"])
+    with pytest.raises(ValueError, match="lira"):
+        MatrixRunner(stray, tmp_path / "c", None, progress=False).validate()
+    narrowed = load_preset("quick", {"defenses": ["ft"]})
+    assert "nft" not in narrowed.defense_options
