@@ -279,9 +279,12 @@ def recording(model: nn.Module, names: Iterable[str], what: Literal["input", "ou
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, data: TensorData, batch_size: int) -> int:
+def recalibrate_batchnorm(model: nn.Module, adapter: TaskAdapter, data: TensorData,
+                          batch_size: int) -> int:
     """Re-estimate the running statistics of every BatchNorm layer on ``data`` (cumulative
-    average over one pass, train mode, no gradient); returns the number of layers reset."""
+    average over one pass, train mode, no gradient); returns the number of layers reset.
+    The model runs through ``adapter.loss``, the task's own forward (a seq2seq model, e.g.,
+    also needs its decoder inputs)."""
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
     if not norms:
         return 0
@@ -292,8 +295,8 @@ def recalibrate_batchnorm(model: nn.Module, data: TensorData, batch_size: int) -
     was_training = model.training
     model.train()
     try:
-        for inputs, _ in data.batches(batch_size):
-            model(inputs)
+        for inputs, targets in data.batches(batch_size):
+            adapter.loss(model, inputs, targets)
     finally:
         for norm, momentum in zip(norms, momenta):
             norm.momentum = momentum

@@ -50,16 +50,18 @@ class FPConfig(FinetuneConfig):
 
 
 @torch.no_grad()
-def feature_activations(model: nn.Module, layer: str, data: TensorData,
+def feature_activations(model: nn.Module, adapter: TaskAdapter, layer: str, data: TensorData,
                         batch_size: int) -> torch.Tensor:
-    """Mean rectified activation of every input feature of ``layer`` over ``data``."""
+    """Mean rectified activation of every input feature of ``layer`` over ``data``; the model
+    runs through ``adapter.loss`` (the task's forward: a seq2seq model also reads its decoder
+    inputs), over every position the layer sees."""
     module = dict(model.named_modules())[layer]
     total: torch.Tensor | None = None
     count = 0
     model.eval()
     with recording(model, [layer], "input") as record:
-        for inputs, _ in data.batches(batch_size):
-            model(inputs)
+        for inputs, targets in data.batches(batch_size):
+            adapter.loss(model, inputs, targets)
             features = record[layer].float().clamp(min=0)
             # a Linear reads its features on the last axis, a convolution on axis 1
             axis = features.dim() - 1 if isinstance(module, nn.Linear) else 1
@@ -87,7 +89,7 @@ class FP(Defense):
                 f"Linear or an ungrouped convolution, not {type(module).__name__}")
         watch = Stopwatch(device)
         with seeded(seed, device) as generator, watch:
-            activation = feature_activations(work, layer, clean, config.batch_size)
+            activation = feature_activations(work, adapter, layer, clean, config.batch_size)
             mask = add_mask(module, InputUnitMask(activation.numel(), device, module.weight.dtype,
                                                   parameter_order(module)))
             order = torch.argsort(activation, stable=True)     # least active first

@@ -98,7 +98,7 @@ class MCR(Defense):
             with torch.no_grad():
                 for (name, param), point in zip(repaired.named_parameters(), points):
                     param.copy_(point(param))
-            recalibrated = recalibrate_batchnorm(repaired, clean, config.batch_size)
+            recalibrated = recalibrate_batchnorm(repaired, adapter, clean, config.batch_size)
         return DefenseResult(repaired.eval(), watch.seconds, {
             "t": config.t, "num_bends": config.num_bends, "batchnorm_recalibrated": recalibrated,
             "end_point_loss_curve": end_curve, "curve_loss_curve": curve_losses})
