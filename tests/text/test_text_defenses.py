@@ -33,7 +33,9 @@ def build(name):
 
 
 def test_every_post_training_defense_is_classified():
-    post = {n for n in DEFENSES.names() if not getattr(DEFENSES.get(n), "training_time", False)}
+    shipped = [n for n in DEFENSES.names()                  # other tests register test doubles
+               if DEFENSES.get(n).__module__.startswith("core.defenses.")]
+    post = {n for n in shipped if not getattr(DEFENSES.get(n), "training_time", False)}
     assert post == RUNS | set(REFUSES)
 
 
