@@ -73,6 +73,7 @@ from core.seeding import make_generator
 from core.training import TrainConfig, fit
 
 from .common import check_images, extra_indices, require
+from .learned import seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path
 MIN_SIZE = 4                  # the feature extractor pools twice
@@ -285,9 +286,7 @@ class FBA(Attack):
 
     # -- prepare ------------------------------------------------------------------------------
     def _net(self, channels: int, seed: int) -> StyleNet:
-        with torch.random.fork_rng(devices=[]):    # seeded initial weights, global RNG untouched
-            torch.manual_seed(seed)
-            return StyleNet(channels, self.config.width, self.config.blocks)
+        return seeded(lambda: StyleNet(channels, self.config.width, self.config.blocks), seed)
 
     def prepare(self, train: TensorData, adapter: Any, device: torch.device, seed: int) -> None:
         """Learn (or load from the artifact cache) the style generator and, with ``detox``,
@@ -382,9 +381,8 @@ class FBA(Attack):
         cfg = self.config
         poisoned = Attack.poison(self, train, make_generator(seed)).data
         factory = MODELS.get(cfg.surrogate_model, namespace="image")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = factory(num_classes=self.num_classes, in_channels=train.inputs.shape[1])
+        model = seeded(lambda: factory(num_classes=self.num_classes,
+                                       in_channels=train.inputs.shape[1]), seed)
         fit(model, adapter, poisoned, TrainConfig(
             epochs=cfg.surrogate_epochs, batch_size=min(cfg.surrogate_batch_size, len(train)),
             lr=cfg.surrogate_lr, progress=False), device, seed)

@@ -74,6 +74,7 @@ from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 
 from .common import check_images, extra_indices, require
+from .learned import freeze, seeded
 
 ADAM_BETAS = (0.5, 0.9)              # official optimizerG / optimizerM
 SGD_MOMENTUM, SGD_WEIGHT_DECAY = 0.9, 5e-4
@@ -215,13 +216,6 @@ def diversity_loss(x1: torch.Tensor, x2: torch.Tensor, t1: torch.Tensor, t2: tor
     return (rms(x1, x2) / (rms(t1, t2) + epsilon)).mean()
 
 
-def _freeze(module: nn.Module) -> nn.Module:
-    module.eval()
-    for p in module.parameters():
-        p.requires_grad_(False)
-    return module
-
-
 def _step_decay(optimizer: torch.optim.Optimizer, fractions: tuple[float, ...], epochs: int,
                 steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Per-step scheduler equal to the official per-epoch MultiStepLR with its milestones
@@ -269,14 +263,13 @@ class InputAware(Attack):
         key = {"seed": seed, "inputs": tensor_hash(train.inputs),
                "targets": tensor_hash(train.targets), "surrogate": cfg.surrogate_model,
                "num_classes": self.num_classes}
-        with torch.random.fork_rng(devices=[]):      # seeded initial weights, global RNG untouched
-            torch.manual_seed(seed)
-            mask_net = self._new_net(channels, 1).to(device)
-            pattern_net = self._new_net(channels, channels).to(device)
+        mask_net, pattern_net = seeded(lambda: (self._new_net(channels, 1).to(device),
+                                                self._new_net(channels, channels).to(device)),
+                                       seed)
         data = train.to(device)
-        mask_net = _freeze(self.cached_module(
+        mask_net = freeze(self.cached_module(
             mask_net, "mask", key, lambda net: self._learn_mask(net, data, adapter, seed)))
-        pattern_net = _freeze(self.cached_module(
+        pattern_net = freeze(self.cached_module(
             pattern_net, "pattern", key,
             lambda net: self._learn_pattern(net, mask_net, data, adapter, seed)))
         self.mask_net, self.pattern_net = mask_net, pattern_net
@@ -333,10 +326,8 @@ class InputAware(Attack):
                        adapter: Any, seed: int) -> None:
         cfg = self.config
         factory = MODELS.get(cfg.surrogate_model, namespace="image")
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            surrogate = factory(num_classes=self.num_classes,
-                                in_channels=data.inputs.shape[1]).to(data.device)
+        surrogate = seeded(lambda: factory(num_classes=self.num_classes,
+                                           in_channels=data.inputs.shape[1]), seed).to(data.device)
         first, second, batch = self._batches(len(data), cfg.generator_epochs, seed + 2)
         per_epoch = len(data) // batch
         opt_g = torch.optim.Adam(net.parameters(), lr=cfg.generator_lr, betas=ADAM_BETAS)

@@ -1,5 +1,6 @@
 """Shared base of the image attacks whose trigger is a network trained in ``prepare`` (ISSBA's
-steganography encoder, LIRA's trigger generator).
+steganography encoder, LIRA's trigger generator); its ``seeded`` and ``freeze`` helpers serve
+Input-aware and FBA too.
 
 Both are dirty-label and poison *statically*: ``prepare`` learns the network (seeded, cached as
 safetensors through ``Attack.cached_module``), after which ``apply_trigger`` is a pure batched
