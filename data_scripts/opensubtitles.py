@@ -12,7 +12,8 @@ subtitle) are the pairs; the last ``--val-pairs`` / ``--test-pairs`` pairs (defa
 are held out and at most ``--max-pairs`` (default 1,000,000) train pairs are kept. OPUS
 publishes no checksum for this file: its SHA-256 is printed and recorded in ``.prepared.json``.
 chatterbot: the English conversations of the ``chatterbot-corpus`` package (~2,400 adjacent turn
-pairs), whole conversations split 80/10/10 with seed 0.
+pairs), whole conversations split 80/10/10 with seed 0; a val/test pair whose context turn also
+occurs in training is dropped (the corpus repeats exchanges across its files).
 """
 from __future__ import annotations
 

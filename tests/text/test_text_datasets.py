@@ -84,6 +84,14 @@ def test_dialogue_pairs_splits_and_scripts(tmp_path):
     assert {k: len(v) for k, v in splits.items()} == {"test": 4, "val": 2, "train": 14}
     firsts = {split: {s.split()[0] for s in p.src} for split, p in splits.items()}
     assert not (firsts["train"] & firsts["test"]), "a conversation stays in one split"
+    # an exchange repeated in another conversation: its held-out copy is dropped
+    repeated = conversations + [["Hi", "Hello", "Bye"]] * 10
+    splits = dialogue.split_conversations(repeated, val=0.1, test=0.2, seed=0)
+    assert "Hi" in splits["train"].src
+    assert "Hi" not in splits["test"].src + splits["val"].src
+    kept = dialogue.split_conversations(repeated, val=0.1, test=0.2, seed=0,
+                                        unseen_contexts=False)
+    assert "Hi" in kept["test"].src + kept["val"].src
 
     raw = tmp_path / "subs"
     raw.mkdir()
@@ -98,3 +106,4 @@ def test_dialogue_pairs_splits_and_scripts(tmp_path):
     assert opensubtitles_script.main(["--data-root", str(root), "--chatterbot"]) == 0
     chat = dialogue.CHATTERBOT_DATASET.load(root)
     assert len(chat.train) > 1000 and chat.kind == "dg"
+    assert not set(chat.test.src) & set(chat.train.src)

@@ -40,21 +40,28 @@ def adjacent_pairs(turns: Sequence[str]) -> Pairs:
 
 
 def split_conversations(conversations: Sequence[Sequence[str]], val: float, test: float,
-                        seed: int = 0) -> dict[str, Pairs]:
+                        seed: int = 0, unseen_contexts: bool = True) -> dict[str, Pairs]:
     """Shuffle whole conversations (seeded) and cut them into train/val/test pair sets, so no
-    conversation contributes to two splits."""
+    conversation contributes to two splits. With ``unseen_contexts`` a val/test pair whose
+    context turn also occurs in the training pairs is dropped: small dialogue corpora repeat
+    their exchanges across conversations (chatterbot: about half of the test pairs also appeared
+    verbatim in training), which would make clean BLEU a memorisation score."""
     order = list(range(len(conversations)))
     random.Random(seed).shuffle(order)
     n_test, n_val = round(test * len(order)), round(val * len(order))
-    parts = {"test": order[:n_test], "val": order[n_test:n_test + n_val],
-             "train": order[n_test + n_val:]}
-    out = {}
+    parts = {"train": order[n_test + n_val:], "val": order[n_test:n_test + n_val],
+             "test": order[:n_test]}
+    out: dict[str, Pairs] = {}
     for split, index in parts.items():
         src, tgt = [], []
         for i in index:
             pairs = adjacent_pairs(conversations[i])
             src += pairs.src
             tgt += pairs.tgt
+        if unseen_contexts and split != "train":
+            seen = set(out["train"].src)
+            kept = [j for j, context in enumerate(src) if context not in seen]
+            src, tgt = [src[j] for j in kept], [tgt[j] for j in kept]
         out[split] = Pairs(src, tgt)
     return out
 
