@@ -54,3 +54,21 @@ def test_paraphrase_needs_binding_and_swaps_same_kind_tokens(text_task):
     assert changed.any()
     ws = adapter.codec.word_start
     assert torch.equal(ws[out[changed]], ws[x[changed]]), "word boundaries are kept"
+
+
+def test_paraphrase_rows_leaves_the_other_rows_clean(text_task):
+    adapter, splits = text_task
+    make = AUGMENTATIONS.get("paraphrase", namespace="text")
+    x, y = splits.clean.inputs[:64], splits.clean.targets[:64]
+    torch.manual_seed(0)
+    model = transformer_tiny(num_classes=splits.num_classes)
+    aug = make(adapter, rate=1.0, neighbours=3, rows=0.5)
+    aug.bind(model, None)
+    out, _ = aug(x, y, make_generator(0))
+    touched = (out != x).any(dim=1)
+    assert 0 < int(touched.sum()) < len(x), "some rows paraphrased, some left whole"
+    full = make(adapter, rate=1.0, neighbours=3)
+    full.bind(model, None)
+    assert (full(x, y, make_generator(0))[0] != x).any(dim=1).all()
+    with pytest.raises(ValueError, match="rows"):
+        make(adapter, rows=1.5)

@@ -61,12 +61,13 @@ class EmbeddingParaphrase:
     word_start: torch.Tensor
     rate: float = 0.15
     neighbours: int = 5
+    rows: float = 1.0               # share of the batch's rows paraphrased (the rest stay clean)
     table: torch.Tensor | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.rate <= 1.0 or self.neighbours < 1:
-            raise ValueError(f"need 0 ≤ rate ≤ 1 and neighbours ≥ 1, got {self.rate}, "
-                             f"{self.neighbours}")
+        if not 0.0 <= self.rate <= 1.0 or self.neighbours < 1 or not 0.0 <= self.rows <= 1.0:
+            raise ValueError(f"need 0 ≤ rate ≤ 1, neighbours ≥ 1 and 0 ≤ rows ≤ 1, got "
+                             f"{self.rate}, {self.neighbours}, {self.rows}")
 
     def bind(self, model: nn.Module, loss_fn: Any) -> None:
         self.table = neighbour_table(input_embedding(model), self.word_start, self.neighbours)
@@ -80,19 +81,24 @@ class EmbeddingParaphrase:
         table = self.table.to(inputs.device)
         swap = (torch.rand(inputs.shape, generator=generator).to(inputs.device) < self.rate)
         swap &= inputs >= len(SPECIALS)
+        if self.rows < 1.0:
+            chosen = torch.rand(inputs.shape[0], generator=generator) < self.rows
+            swap &= chosen.to(inputs.device)[:, None]
         pick = torch.randint(0, self.neighbours, inputs.shape, generator=generator).to(inputs.device)
         replaced = torch.gather(table[inputs], 2, pick[..., None]).squeeze(-1)
         return torch.where(swap, replaced, inputs), targets
 
     def __repr__(self) -> str:
-        return f"EmbeddingParaphrase(rate={self.rate}, neighbours={self.neighbours})"
+        return (f"EmbeddingParaphrase(rate={self.rate}, neighbours={self.neighbours}, "
+                f"rows={self.rows})")
 
 
-def _paraphrase(adapter: Any, rate: float = 0.15, neighbours: int = 5) -> EmbeddingParaphrase:
+def _paraphrase(adapter: Any, rate: float = 0.15, neighbours: int = 5,
+                rows: float = 1.0) -> EmbeddingParaphrase:
     codec = getattr(adapter, "codec", None)
     if codec is None:
         raise ValueError("paraphrase needs the text adapter's tokenizer: load the splits first")
-    return EmbeddingParaphrase(codec.word_start, rate=rate, neighbours=neighbours)
+    return EmbeddingParaphrase(codec.word_start, rate=rate, neighbours=neighbours, rows=rows)
 
 
 AUGMENTATIONS.register("paraphrase", _paraphrase, namespace="text")
