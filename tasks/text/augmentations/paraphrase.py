@@ -9,7 +9,15 @@ time (the purify loop calls it once) the ``neighbours`` nearest tokens by cosine
 tabulated for every token, among tokens of the same kind (word-initial vs. continuation pieces,
 so word boundaries survive); then every non-special source token is replaced, with probability
 ``rate``, by one of its neighbours drawn uniformly. The embedding is not masked by NFT, so the
-table stays valid during purification. Batched; targets unchanged.
+table stays valid during purification. Batched; targets unchanged. ``rows`` < 1 leaves a share
+of each batch unparaphrased.
+
+Read the name with care at large settings: with 50 neighbours out of ~1,500 same-kind tokens and
+40 % of the tokens swapped (the ``text_quick`` preset) the result is closer to same-kind token
+noise than to a meaning-preserving paraphrase. On Multi30k that is what removed the trigger-word
+backdoor where word deletion did not (``results/text_quick_multi30k.md``): the masks are tuned
+until the output ignores tokens that do not belong, which is what a rare-word trigger is; the
+price is clean BLEU.
 """
 from __future__ import annotations
 
