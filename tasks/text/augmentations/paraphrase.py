@@ -14,10 +14,10 @@ of each batch unparaphrased.
 
 Read the name with care at large settings: with 50 neighbours out of ~1,500 same-kind tokens and
 40 % of the tokens swapped (the ``text_quick`` preset) the result is closer to same-kind token
-noise than to a meaning-preserving paraphrase. On Multi30k that is what removed the trigger-word
-backdoor where word deletion did not (``results/text_quick_multi30k.md``): the masks are tuned
-until the output ignores tokens that do not belong, which is what a rare-word trigger is; the
-price is clean BLEU.
+noise than to a meaning-preserving paraphrase. On Multi30k that lowered the trigger-word AT far
+more than word deletion (7 % against 93 % on one seed, 62 % on another;
+``results/text_quick_multi30k.md``): the masks are tuned until the output ignores tokens that do
+not belong, which is what a rare-word trigger is; the price is clean BLEU.
 """
 from __future__ import annotations
 
