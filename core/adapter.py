@@ -78,13 +78,18 @@ class TaskAdapter(ABC):
     def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The task loss of ``model`` on a batch (targets may be soft)."""
 
+    def smooth_targets(self, targets: torch.Tensor, amount: float) -> torch.Tensor:
+        """Targets with label smoothing ``amount`` (``TrainConfig.label_smoothing``); tasks
+        whose targets are not class labels leave it unsupported."""
+        raise NotImplementedError(f"task {self.name!r} does not support label smoothing")
+
     def train_augmentation(self) -> Augmentation:
         """Light augmentation for training and before NFT's mixing (images: crop + flip)."""
         return Identity()
 
     def example_input(self, data: TensorData) -> Any:
         """One small batch the model accepts (used to trace layers before masking)."""
-        return data.inputs[:2]
+        return data.input_example(2)
 
     def samples_per_class(self, clean: TensorData) -> float:
         """N_c of the NFT regulariser."""
@@ -122,7 +127,7 @@ class TaskAdapter(ABC):
     def perturbable_inputs(self, data: TensorData) -> bool:
         """Whether the inputs are continuous, so that defenses may add a gradient-found
         perturbation to them (I-BAU, AWM). Default: floating-point inputs (token ids are not)."""
-        return data.inputs.is_floating_point()
+        return data.input_example(1).is_floating_point()
 
     def input_bounds(self) -> tuple[float | torch.Tensor, float | torch.Tensor] | None:
         """``(low, high)`` of valid inputs (scalars or tensors broadcastable to a batch), used to

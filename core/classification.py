@@ -20,15 +20,21 @@ from .data import TensorData, class_counts
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor, device: torch.device,
+def predict(model: nn.Module, inputs: torch.Tensor | TensorData, device: torch.device,
             batch_size: int = 512) -> torch.Tensor:
-    """Arg-max class of every input, computed in eval mode in batches on ``device``."""
+    """Arg-max class of every input (a tensor batch or a ``TensorData``, read through its
+    ``batches``), computed in eval mode in batches on ``device``."""
     was_training = model.training
     model.eval()
     preds = []
+    if isinstance(inputs, TensorData):
+        chunks = (x for x, _ in inputs.batches(batch_size))
+    else:
+        chunks = (inputs[start:start + batch_size] for start in range(0, inputs.shape[0],
+                                                                      batch_size))
     try:
-        for start in range(0, inputs.shape[0], batch_size):
-            batch = inputs[start:start + batch_size].to(device, non_blocking=True)
+        for batch in chunks:
+            batch = batch.to(device, non_blocking=True)
             preds.append(model(batch).argmax(dim=-1).cpu())
     finally:
         model.train(was_training)
@@ -44,6 +50,15 @@ class ClassificationAdapter(TaskAdapter):
 
     def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_cross_entropy(model(inputs), targets)
+
+    def smooth_targets(self, targets: torch.Tensor, amount: float) -> torch.Tensor:
+        """Soft rows ``(1 − ε)·one_hot + ε/C`` (soft rows given are smoothed the same way); the
+        cross-entropy against them equals ``F.cross_entropy(label_smoothing=ε)``."""
+        if not self.num_classes:
+            raise ValueError("num_classes is unset: load the splits first")
+        if not (targets.is_floating_point() and targets.dim() == 2):
+            targets = F.one_hot(targets.long(), self.num_classes).float()
+        return targets * (1.0 - amount) + amount / self.num_classes
 
     def sample_losses(self, model: nn.Module, inputs: torch.Tensor,
                       targets: torch.Tensor) -> torch.Tensor:
@@ -70,11 +85,11 @@ class ClassificationAdapter(TaskAdapter):
     def evaluate(self, model: nn.Module, test: TensorData, attack: Attack | None,
                  device: torch.device, batch_size: int = 512) -> dict[str, float]:
         labels = test.targets.cpu()
-        metrics = {"clean_acc": percent(predict(model, test.inputs, device, batch_size) == labels)}
+        metrics = {"clean_acc": percent(predict(model, test, device, batch_size) == labels)}
         if attack is not None:
             keep = attack.eval_selection(labels)
             true = labels[keep]
-            triggered = attack.apply_trigger(test.inputs[keep.to(test.inputs.device)])
+            triggered = attack.apply_trigger(test.batch(keep)[0])
             preds = predict(model, triggered, device, batch_size)
             metrics["asr"] = percent(preds == attack.attack_labels(true))
             metrics["lcr"] = percent(preds == true)

@@ -1,27 +1,75 @@
-"""Datasets held as tensors: inputs and targets on one device, indexed in batches."""
+"""Datasets held as tensors on one device, read in batches through one method.
+
+Every loop of the suite (backdoor training, NFT, the defenses, evaluation) reads a dataset only
+through ``len(data)``, ``data.batch(index)`` and ``data.batches(batch_size)``, so a modality
+decides how its samples are stored:
+
+* ``inputs``: one tensor whose first dimension indexes samples (images, token ids, point
+  clouds, uint8 video clips, …);
+* ``targets``: a tensor (class ids, multi-hot or soft rows, token sequences) **or** a Python
+  list with one object per sample (e.g. a dict of ``boxes`` and ``labels`` tensors per image);
+  a batch of list targets is the list of the selected samples' objects;
+* ``transform``: an optional callable applied to every input batch when it is read (e.g.
+  uint8 clips → float in [0, 1]), so inputs can stay compact on the device.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
+
+Targets = Any   # torch.Tensor | list[Any]
+Index = Any     # torch.Tensor of indices or booleans | slice | list[int]
+
+
+def move_to(obj: Any, device: torch.device | str) -> Any:
+    """``obj`` with every tensor inside (dicts, lists, tuples) moved to ``device``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: move_to(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(move_to(v, device) for v in obj)
+    return obj
+
+
+def _positions(index: Index, length: int) -> list[int]:
+    """Python positions selected by ``index`` (for list targets)."""
+    if isinstance(index, slice):
+        return list(range(length))[index]
+    if isinstance(index, torch.Tensor):
+        if index.dtype == torch.bool:
+            index = torch.nonzero(index).flatten()
+        return index.tolist()
+    return [int(i) for i in index]
 
 
 @dataclass
 class TensorData:
-    """``inputs[i]`` with target ``targets[i]``; both tensors share their first dimension.
+    """``inputs[i]`` with target ``targets[i]`` (a tensor row or a list entry).
 
-    Inputs may be images, token ids, point clouds or clips: anything a model takes as one
-    tensor batch. Targets are class indices, soft label rows or token sequences.
+    ``transform`` (optional) maps a batch of stored inputs to what the model takes; ``inputs``
+    itself always holds the stored form. See the module docstring.
     """
 
     inputs: torch.Tensor
-    targets: torch.Tensor
+    targets: Targets
+    transform: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __post_init__(self) -> None:
-        if self.inputs.shape[0] != self.targets.shape[0]:
-            raise ValueError(f"inputs ({self.inputs.shape[0]}) and targets "
-                             f"({self.targets.shape[0]}) differ in length")
+        if not isinstance(self.inputs, torch.Tensor):
+            raise TypeError(f"TensorData inputs must be a tensor, got {type(self.inputs).__name__}")
+        if not isinstance(self.targets, (torch.Tensor, list)):
+            raise TypeError(f"TensorData targets must be a tensor or a list (one object per "
+                            f"sample), got {type(self.targets).__name__}")
+        if self.transform is not None and not callable(self.transform):
+            raise TypeError(f"TensorData transform must be callable, got {self.transform!r}")
+        n_targets = self.targets.shape[0] if isinstance(self.targets, torch.Tensor) \
+            else len(self.targets)
+        if self.inputs.shape[0] != n_targets:
+            raise ValueError(f"inputs ({self.inputs.shape[0]}) and targets ({n_targets}) "
+                             f"differ in length")
 
     def __len__(self) -> int:
         return self.inputs.shape[0]
@@ -30,17 +78,53 @@ class TensorData:
     def device(self) -> torch.device:
         return self.inputs.device
 
+    @property
+    def structured_targets(self) -> bool:
+        """True when targets are a list of per-sample objects rather than a tensor."""
+        return isinstance(self.targets, list)
+
+    def _replace(self, inputs: torch.Tensor, targets: Targets) -> "TensorData":
+        return TensorData(inputs, targets, self.transform)
+
     def to(self, device: torch.device | str) -> "TensorData":
-        return TensorData(self.inputs.to(device), self.targets.to(device))
+        return self._replace(self.inputs.to(device), move_to(self.targets, device))
 
-    def subset(self, index: torch.Tensor) -> "TensorData":
-        index = index.to(self.inputs.device)
-        return TensorData(self.inputs[index], self.targets[index])
+    def select_targets(self, index: Index) -> Targets:
+        """The targets of ``index`` (a tensor of indices or booleans, a slice, a list)."""
+        if isinstance(self.targets, torch.Tensor):
+            if isinstance(index, torch.Tensor):
+                index = index.to(self.targets.device)
+            return self.targets[index]
+        return [self.targets[i] for i in _positions(index, len(self.targets))]
 
-    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def subset(self, index: Index) -> "TensorData":
+        """A new ``TensorData`` of the selected samples (stored form, same transform)."""
+        if isinstance(index, torch.Tensor):
+            index = index.to(self.inputs.device)
+        return self._replace(self.inputs[index], self.select_targets(index))
+
+    def batch(self, index: Index) -> tuple[torch.Tensor, Targets]:
+        """``(inputs, targets)`` of the selected samples, inputs passed through ``transform``.
+
+        ``index`` is a tensor of indices (or a boolean mask) on any device, a slice or a list.
+        """
+        if isinstance(index, torch.Tensor):
+            index = index.to(self.inputs.device)
+        inputs = self.inputs[index]
+        if self.transform is not None:
+            inputs = self.transform(inputs)
+        return inputs, self.select_targets(index)
+
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, Targets]]:
         """Consecutive batches in stored order (for evaluation)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
         for start in range(0, len(self), batch_size):
-            yield self.inputs[start:start + batch_size], self.targets[start:start + batch_size]
+            yield self.batch(slice(start, start + batch_size))
+
+    def input_example(self, count: int = 2) -> torch.Tensor:
+        """The first ``count`` inputs as the model takes them (transformed)."""
+        return self.batch(slice(0, count))[0]
 
 
 def class_counts(targets: torch.Tensor, num_classes: int) -> torch.Tensor:

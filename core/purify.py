@@ -129,7 +129,7 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
         seed_everything(seed)   # dropout and other layers that use the global RNG
         bar = tqdm(steps, desc="NFT", unit="step", disable=not config.progress, leave=False)
         for step, index in enumerate(bar):
-            inputs, targets = augmentation(clean.inputs[index], clean.targets[index], generator)
+            inputs, targets = augmentation(*clean.batch(index), generator)
             loss = adapter.loss(work, inputs, targets) + eta_c * mask_l1(masked)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

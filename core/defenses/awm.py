@@ -86,8 +86,9 @@ class AWM(Defense):
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
         bounds = adapter.input_bounds()
         batches = max(1, len(clean) // min(config.batch_size, len(clean))) * config.inner
-        trigger = torch.zeros((1, *clean.inputs.shape[1:]), device=device,
-                              dtype=clean.inputs.dtype, requires_grad=True)
+        one = clean.input_example(1)
+        trigger = torch.zeros((1, *one.shape[1:]), device=device, dtype=one.dtype,
+                              requires_grad=True)
 
         def trigger_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():

@@ -137,7 +137,7 @@ def run_batches(step: StepFn, data: TensorData, *, batch_size: int, generator: t
     schedulers = list(schedulers)
     for i, rows in enumerate(tqdm(index, desc=desc, unit="step", disable=not progress,
                                   leave=False)):
-        inputs, targets = data.inputs[rows], data.targets[rows]
+        inputs, targets = data.batch(rows)
         if augmentation is not None:
             inputs, targets = augmentation(inputs, targets, generator)
         losses[i] = step(inputs, targets).detach().float()
@@ -241,7 +241,7 @@ def require_perturbable(adapter: TaskAdapter, data: TensorData, defense: str) ->
     if not adapter.perturbable_inputs(data):
         raise UnsupportedDefenseError(
             f"{defense} optimises an additive perturbation of the inputs, but "
-            f"{type(adapter).__name__} inputs ({data.inputs.dtype}) are not continuous "
+            f"{type(adapter).__name__} inputs are not continuous "
             f"(perturbable_inputs() is False)")
 
 
