@@ -77,14 +77,16 @@ def record_path(out: Path, preset: Preset, attack: str, defense: str, seed: int)
 #: TrainConfig options added after backdoored models were first cached; at their defaults they
 #: train exactly as before they existed, so they are left out of the cache key there and the
 #: models cached earlier stay valid
-_LATER_TRAIN_OPTIONS = ("optimizer", "grad_clip", "warmup_steps")
+_LATER_TRAIN_OPTIONS = ("optimizer", "grad_clip", "warmup_steps", "nesterov", "norm_lr_scale",
+                        "triangle", "triangle_peak", "label_smoothing", "lookahead_every",
+                        "lookahead_decay")
 
 
 def train_cache_key(config: TrainConfig) -> dict:
     """The training options that determine a backdoored model (progress bars do not)."""
-    defaults = TrainConfig()
+    defaults = to_dict(TrainConfig())
     return {k: v for k, v in (to_dict(config) | {"progress": None}).items()
-            if not (k in _LATER_TRAIN_OPTIONS and v == getattr(defaults, k))}
+            if not (k in _LATER_TRAIN_OPTIONS and v == defaults[k])}
 
 
 def _hash(payload: Any) -> str:

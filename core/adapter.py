@@ -134,25 +134,32 @@ class TaskAdapter(ABC):
         clamp perturbed inputs; None: continuous but unbounded (e.g. point coordinates)."""
         return None
 
-    def classifier_layer(self, model: nn.Module, example_input: Any) -> str:
-        """Name of the output layer, whose input is the model's last feature representation
-        (FP prunes those features). Default: the last Conv/Linear that runs in forward."""
+    def output_layers(self, model: nn.Module, example_input: Any) -> list[str]:
+        """Names of the model's output layers (heads): NFT, ANP and RNP do not mask them
+        (NFT: unless ``mask_classifier``), AWM leaves their weights unmasked, FP prunes the
+        features they read. Default: the last Conv/Linear that runs in forward. Override for
+        models with several heads (a detector's class, box and proposal heads)."""
         order = trace_layers(model, example_input).order
         if not order:
             raise ValueError(f"{type(model).__name__} runs no Conv/Linear layer")
-        return order[-1]
+        return [order[-1]]
+
+    def classifier_layer(self, model: nn.Module, example_input: Any) -> str:
+        """The last of ``output_layers`` (kept for callers that want one name)."""
+        return self.output_layers(model, example_input)[-1]
 
     def feature_layers(self, model: nn.Module, example_input: Any) -> list[str]:
         """Modules whose outputs are feature maps laid out (N, C, *positions), shallow to deep
         (NAD distils attention maps of the deepest ones).
 
-        Default: every convolution except the output layer, named by the normalisation layer
+        Default: every convolution except the output layers, named by the normalisation layer
         that consumes it directly when there is one (its normalised output), else by the
         convolution itself. Linear layers are left out: their outputs have no position axes
         behind the channel axis. An empty list means the model has no such feature maps.
         """
         traced = trace_layers(model, example_input)
+        outputs = set(self.output_layers(model, example_input))
         modules = dict(model.named_modules())
         convs = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
-        return [traced.followed_by.get(name, name) for name in traced.order[:-1]
-                if isinstance(modules[name], convs)]
+        return [traced.followed_by.get(name, name) for name in traced.order
+                if name not in outputs and isinstance(modules[name], convs)]

@@ -24,7 +24,8 @@ from .seeding import make_generator, seed_everything
 
 
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
-LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant")
+LR_SCHEDULES: tuple[str, ...] = ("cosine", "constant", "triangle")
+NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,15 @@ class TrainConfig:
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     grad_clip: float = 0.0       # max global gradient norm; 0 = no clipping
     warmup_steps: int = 0        # linear warmup steps before lr_schedule; 0 = none
+    # -- the airbench-style recipe (tasks/image/recipes.py); every default leaves them off --
+    nesterov: bool = False       # SGD with Nesterov momentum
+    norm_lr_scale: float = 1.0   # lr × this for normalisation-layer parameters, their weight
+    #                              decay ÷ this (the product lr·wd, the decay per step, is kept)
+    triangle: tuple[float, float, float] = (0.2, 1.0, 0.07)  # "triangle" lr: start, peak, end
+    triangle_peak: float = 0.23  # … as factors of lr; the peak at this fraction of the steps
+    label_smoothing: float = 0.0  # ε of label smoothing (adapter.smooth_targets)
+    lookahead_every: int = 0     # every k steps pull the weights to a slow EMA copy; 0 = off
+    lookahead_decay: float = 0.95 ** 5   # the EMA decay, reached by a cubic ramp from 0
     amp: bool = False            # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False  # 4-D inputs in channels_last memory format (CUDA)
     progress: bool = True
@@ -62,18 +72,44 @@ class TrainConfig:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; choose one of "
                              f"{', '.join(LR_SCHEDULES)}")
-        for name in ("momentum", "weight_decay", "grad_clip", "warmup_steps"):
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ValueError("nesterov needs optimizer sgd with momentum > 0")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.lookahead_decay <= 1.0:
+            raise ValueError(f"lookahead_decay must lie in [0, 1], got {self.lookahead_decay}")
+        if len(self.triangle) != 3 or not 0.0 < self.triangle_peak < 1.0:
+            raise ValueError("triangle needs (start, peak, end) factors and 0 < triangle_peak < 1")
+        for name in ("momentum", "weight_decay", "grad_clip", "warmup_steps", "norm_lr_scale",
+                     "lookahead_every"):
             value = getattr(self, name)
             if not value >= 0:   # also rejects NaN
                 raise ValueError(f"TrainConfig.{name} must be ≥ 0, got {value}")
 
 
-def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
-    """The optimizer ``config.optimizer`` over ``params`` at ``config.lr``."""
-    params = list(params)
+def param_groups(params: list[nn.Parameter], config: TrainConfig,
+                 model: nn.Module | None) -> list[dict] | list[nn.Parameter]:
+    """``params`` as they are, or — with ``norm_lr_scale`` ≠ 1 and a model — two groups: the
+    normalisation layers' parameters at lr × scale and weight decay ÷ scale, the rest as set."""
+    if config.norm_lr_scale == 1.0 or model is None:
+        return params
+    norm_ids = {id(p) for m in model.modules() if isinstance(m, NORM_LAYERS)
+                for p in m.parameters(recurse=False)}
+    norm = [p for p in params if id(p) in norm_ids]
+    other = [p for p in params if id(p) not in norm_ids]
+    scale = config.norm_lr_scale
+    return [{"params": other},
+            {"params": norm, "lr": config.lr * scale, "weight_decay": config.weight_decay / scale}]
+
+
+def build_optimizer(params: Iterable[nn.Parameter], config: TrainConfig,
+                    model: nn.Module | None = None) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` over ``params`` at ``config.lr`` (``model`` names the
+    normalisation layers for ``norm_lr_scale``)."""
+    params = param_groups(list(params), config, model)
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
-                               weight_decay=config.weight_decay, nesterov=False)
+                               weight_decay=config.weight_decay, nesterov=config.nesterov)
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
@@ -87,6 +123,17 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
     warmup option existed; with warmup, one ``LambdaLR`` of the closed forms of both phases.
     """
     warmup = config.warmup_steps
+    if config.lr_schedule == "triangle":
+        start, peak, end = config.triangle
+        rise = max(1, int(total_steps * config.triangle_peak))
+        fall = max(1, total_steps - rise)
+
+        def triangle(step: int) -> float:
+            if step < rise:
+                return start + (peak - start) * step / rise
+            return peak + (end - peak) * min(step - rise, fall) / fall
+
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, triangle)
     if warmup == 0:
         if config.lr_schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
@@ -123,8 +170,9 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
     steps = batch_indices(len(data), config.batch_size, config.epochs, None, generator).to(device)
     params = list(parameters) if parameters is not None else [p for p in model.parameters()
                                                                if p.requires_grad]
-    optimizer = build_optimizer(params, config)
+    optimizer = build_optimizer(params, config, model)
     scheduler = build_scheduler(optimizer, config, len(steps))
+    lookahead = Lookahead(model, config, len(steps)) if config.lookahead_every else None
     amp = config.amp and device.type == "cuda"
     losses = torch.zeros(len(steps), device=device)
     bind_augmentation(augmentation, model, lambda x, y: adapter.loss(model, x, y))
@@ -135,6 +183,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         for step, index in enumerate(tqdm(steps, desc="train", unit="step",
                                           disable=not config.progress, leave=False)):
             inputs, targets = augmentation(data.inputs[index], data.targets[index], generator)
+            if config.label_smoothing:
+                targets = adapter.smooth_targets(targets, config.label_smoothing)
             if use_cl and inputs.dim() == 4:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -146,7 +196,11 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
+            if lookahead is not None:
+                lookahead.step(step)
             losses[step] = loss.detach()
+    if lookahead is not None:
+        lookahead.finish()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     model.eval()
@@ -155,3 +209,31 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         raise FloatingPointError("training loss became non-finite; lower the learning rate")
     return {"loss_curve": curve.tolist(), "wall_time_s": time.perf_counter() - start,
             "steps": len(steps)}
+
+
+class Lookahead:
+    """hlb-cifar10 / airbench's lookahead: a slow copy of every floating-point state entry
+    (weights and normalisation statistics); every ``lookahead_every`` steps the slow copy moves
+    toward the model (``slow ← decay·slow + (1−decay)·fast``) and the model is reset to it. The
+    decay ramps up cubically from 0 to ``lookahead_decay`` over the run; at the end the model
+    takes the slow copy."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig, total_steps: int) -> None:
+        self.model, self.every, self.total = model, config.lookahead_every, max(1, total_steps)
+        self.decay = config.lookahead_decay
+        self.slow = {k: v.detach().clone() for k, v in model.state_dict().items()
+                     if v.is_floating_point()}
+
+    @torch.no_grad()
+    def _pull(self, decay: float) -> None:
+        state = self.model.state_dict()
+        for key, slow in self.slow.items():
+            slow.lerp_(state[key], 1.0 - decay)
+            state[key].copy_(slow)
+
+    def step(self, step: int) -> None:
+        if (step + 1) % self.every == 0:
+            self._pull(self.decay * ((step + 1) / self.total) ** 3)
+
+    def finish(self) -> None:
+        self._pull(1.0)

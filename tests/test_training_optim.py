@@ -261,8 +261,8 @@ def test_cbd_and_abl_train_with_the_configured_optimizer(monkeypatch):
 
     built = []
 
-    def spy(params, config):
-        optimizer = build_optimizer(params, config)
+    def spy(params, config, model=None):
+        optimizer = build_optimizer(params, config, model)
         built.append(type(optimizer).__name__)
         return optimizer
 
