@@ -46,7 +46,7 @@ class TrainConfig:
     lr: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    lr_schedule: Literal["cosine", "constant", "triangle"] = "cosine"
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     grad_clip: float = 0.0       # max global gradient norm; 0 = no clipping
     warmup_steps: int = 0        # linear warmup steps before lr_schedule; 0 = none

@@ -28,6 +28,7 @@ from core.seeding import make_generator
 PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "imagenet": 0.03}
 NO_FLIP = {"gtsrb"}   # traffic signs change meaning when mirrored
 DEFAULT_DATA_ROOT = "data"
+WHITENING_IMAGES = 5000
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,10 @@ class ImageTask(ClassificationAdapter):
         if out.shape != (2, splits.num_classes):
             raise ValueError(f"model {name!r} returns {tuple(out.shape)} for a batch of 2, "
                              f"expected (2, {splits.num_classes})")
+        if hasattr(model, "init_whitening"):
+            # airbench's data-dependent first layer: patch statistics of (up to) 5,000 of the
+            # attacker's images before poisoning; a cached model's weights replace it anyway
+            model.init_whitening(splits.train.inputs[:WHITENING_IMAGES])
         return model.train()
 
     def train_augmentation(self) -> Augmentation:

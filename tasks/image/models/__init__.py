@@ -17,6 +17,6 @@ efficientnet_b0     torchvision EfficientNet-B0                                 
 vit_small           torchvision ViT-S, patch 4/8/16 for 32/64/224 px              21,342,346
 ==================  ==========================================================  ==============
 """
-from . import efficientnet, preact_resnet, resnet, small_cnn, vgg, vit  # noqa: F401  (register)
+from . import airbench, efficientnet, preact_resnet, resnet, small_cnn, vgg, vit  # noqa: F401  (register)
 
-__all__ = ["efficientnet", "preact_resnet", "resnet", "small_cnn", "vgg", "vit"]
+__all__ = ["airbench", "efficientnet", "preact_resnet", "resnet", "small_cnn", "vgg", "vit"]
