@@ -8,3 +8,6 @@ from core.registry import TASKS
 TASKS.register_lazy("synthetic", "tasks.synthetic.adapter:SyntheticTask")
 TASKS.register_lazy("image", "tasks.image.adapter:ImageTask")
 TASKS.register_lazy("text", "tasks.text.adapter:TextTask")
+TASKS.register_lazy("detection", "tasks.detection.adapter:DetectionTask")
+TASKS.register_lazy("pointcloud", "tasks.pointcloud.adapter:PointCloudTask")
+TASKS.register_lazy("video", "tasks.video.adapter:VideoTask")

@@ -1,0 +1,172 @@
+"""The video action-recognition task adapter (UCF-101, HMDB-51, the composed ``moving_objects``
+set, in-memory ``synthetic`` clips).
+
+Clips are decoded once (one frame in ``frame_step``, ``num_frames`` frames of ``frame_size``²,
+cached) and kept as uint8 tensors (N, T, 3, H, W) on the device; they become float in [0, 1] per
+batch, in the training augmentation (``clip_crop_flip``) or in the model (which accepts both).
+``storage: float32`` keeps them as float instead (4× the memory): needed by I-BAU and AWM, which
+add a perturbation to the stored inputs and refuse uint8 ones (``perturbable_inputs``).
+
+Splits (design §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
+held out from the official training split before anything else; ``train_per_class`` /
+``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
+
+Metrics: ``clean_acc``, ``asr``, ``lcr`` (core classification rules) and ``static_acc``: clean
+accuracy when every frame of a clip is replaced by its middle frame, i.e. what the model can
+tell from a single frame. On the motion datasets ``clean_acc`` far above ``static_acc`` shows
+that the model uses the order of frames.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+from torch import nn
+
+from core.adapter import Splits
+from core.attack import Attack
+from core.augment import Augmentation
+from core.classification import ClassificationAdapter, percent, predict
+from core.config import from_dict
+from core.data import TensorData, balanced_split
+from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.seeding import make_generator
+
+from .datasets import DecodeSettings
+
+DEFAULT_DATA_ROOT = "data"
+NO_FLIP = {"moving_objects", "synthetic"}   # mirroring swaps their motion classes
+
+
+@dataclass(frozen=True)
+class VideoDataOptions:
+    num_frames: int = 8                   # sampled frames per clip
+    frame_size: int = 112                 # paper: fixed size (ResNet-50 on GPU: 112-224)
+    frame_step: int = 5                   # paper: one frame in five
+    split: int = 1                        # official split 1..3
+    short: Literal["pad", "refuse"] = "pad"          # clips with too few frames
+    on_error: Literal["raise", "skip"] = "raise"     # corrupt / unreadable videos
+    clean_fraction: float = 0.05          # paper: 5 % of every class
+    clean_per_class: int | None = None    # overrides clean_fraction
+    train_per_class: int | None = None
+    test_per_class: int | None = None
+    crop_padding: int = 4
+    flip: bool | None = None              # None: on, except for the motion datasets
+    storage: Literal["uint8", "float32"] = "uint8"
+    synthetic_classes: int = 4            # dataset "synthetic" only
+
+    def __post_init__(self) -> None:
+        for name in ("num_frames", "frame_size", "frame_step", "split", "synthetic_classes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {getattr(self, name)}")
+        if not 0.0 < self.clean_fraction < 1.0:
+            raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
+        for name in ("clean_per_class", "train_per_class", "test_per_class"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be ≥ 1, got {value}")
+        if self.crop_padding < 0:
+            raise ValueError("crop_padding must be ≥ 0")
+        if self.short not in ("pad", "refuse") or self.on_error not in ("raise", "skip"):
+            raise ValueError("short must be 'pad' or 'refuse', on_error 'raise' or 'skip'")
+        if self.storage not in ("uint8", "float32"):
+            raise ValueError(f"storage must be 'uint8' or 'float32', got {self.storage!r}")
+
+
+def _per_class(targets: torch.Tensor, index: torch.Tensor, count: int | None, num_classes: int,
+               generator: torch.Generator | None) -> torch.Tensor:
+    if count is None:
+        return index
+    picks = []
+    for c in range(num_classes):
+        members = index[targets[index] == c]
+        if generator is not None:
+            members = members[torch.randperm(len(members), generator=generator)]
+        picks.append(members[:count])
+    return torch.sort(torch.cat(picks)).values
+
+
+def _index_hash(index: torch.Tensor) -> str:
+    return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
+
+
+def static_clips(clips: torch.Tensor) -> torch.Tensor:
+    """Every frame replaced by the clip's middle frame (what a single frame shows)."""
+    middle = clips[:, clips.shape[1] // 2]
+    return middle[:, None].expand_as(clips)
+
+
+@TASKS.register("video")
+class VideoTask(ClassificationAdapter):
+    name = "video"
+    higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True,
+                                                    "static_acc": True}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.options = VideoDataOptions()
+        self.dataset = ""
+
+    def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
+                    seed: int) -> Splits:
+        opts = from_dict(VideoDataOptions, options)
+        loader = DATASETS.get(dataset, namespace=self.name)
+        root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
+        settings = DecodeSettings(opts.num_frames, opts.frame_size, opts.frame_step, opts.short,
+                                  opts.on_error)
+        raw = loader(root, settings, opts.split, num_classes=opts.synthetic_classes)
+        num_classes = len(raw.classes)
+        generator = make_generator(seed)
+        size: int | float = (opts.clean_per_class if opts.clean_per_class is not None
+                             else opts.clean_fraction)
+        held, rest = balanced_split(raw.train_y, size, num_classes, generator)
+        train_index = _per_class(raw.train_y, rest, opts.train_per_class, num_classes, generator)
+        test_index = _per_class(raw.test_y, torch.arange(len(raw.test_y)), opts.test_per_class,
+                                num_classes, None)
+        store = (lambda x: x.float().div_(255.0)) if opts.storage == "float32" else (lambda x: x)
+        self.num_classes, self.options, self.dataset = num_classes, opts, dataset
+        return Splits(
+            train=TensorData(store(raw.train_x[train_index]), raw.train_y[train_index]),
+            test=TensorData(store(raw.test_x[test_index]), raw.test_y[test_index]),
+            clean=TensorData(store(raw.train_x[held]), raw.train_y[held]),
+            num_classes=num_classes,
+            info={"classes": list(raw.classes), "clip_shape": list(raw.train_x.shape[1:]),
+                  "train_size": len(train_index), "test_size": len(test_index),
+                  "clean_size": len(held), "clean_index_hash": _index_hash(held),
+                  "train_index_hash": _index_hash(train_index),
+                  "padded_clips": raw.padded, "skipped_videos": raw.skipped})
+
+    def build_model(self, name: str, splits: Splits) -> nn.Module:
+        """Build ``name`` and check that it takes these clips (before any training)."""
+        model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes)
+        shape = tuple(splits.train.inputs.shape[1:])
+        try:
+            model.eval()
+            with torch.no_grad():
+                out = model(splits.train.inputs[:2].cpu())
+        except Exception as exc:
+            raise ValueError(f"model {name!r} cannot take clips of shape {shape}: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if out.shape != (2, splits.num_classes):
+            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for 2 clips, expected "
+                             f"(2, {splits.num_classes})")
+        return model.train()
+
+    def train_augmentation(self) -> Augmentation:
+        flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP
+        return AUGMENTATIONS.get("clip_crop_flip", namespace=self.name)(
+            self, padding=self.options.crop_padding, flip=flip)
+
+    def input_bounds(self) -> tuple[float, float]:
+        return 0.0, 1.0          # float clips are in [0, 1]; normalisation is in the model
+
+    def evaluate(self, model: nn.Module, test: TensorData, attack: Attack | None,
+                 device: torch.device, batch_size: int = 512) -> dict[str, float]:
+        metrics = super().evaluate(model, test, attack, device, batch_size)
+        preds = predict(model, static_clips(test.inputs), device, batch_size)
+        metrics["static_acc"] = percent(preds == test.targets.cpu())
+        return metrics

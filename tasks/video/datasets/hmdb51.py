@@ -1,0 +1,58 @@
+"""HMDB-51 (Kuehne et al. 2011) in its official layout.
+
+Layout under ``<data root>/hmdb51/``::
+
+    videos/<class>/<name>.avi
+    testTrainMulti_7030_splits/<class>_test_splitN.txt   "<name>.avi 1" (1 train, 2 test, 0 unused)
+
+Classes are the split files' class names, sorted (51 for the full set); label = that order.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from .common import DecodeSettings, RawVideos, load_cached, missing
+
+NAME = "hmdb51"
+VIDEO_DIR = "videos"
+SPLIT_DIR = "testTrainMulti_7030_splits"
+TAGS = {"1": "train", "2": "test", "0": "unused"}
+
+
+def split_files(folder: Path, split: int) -> dict[str, Path]:
+    """Class name -> its ``<class>_test_split<split>.txt``."""
+    if not folder.is_dir():
+        raise missing(folder, "HMDB-51 split folder", NAME)
+    pattern = re.compile(rf"^(.+)_test_split{split}\.txt$")
+    found = {m.group(1): p for p in folder.iterdir() if (m := pattern.match(p.name))}
+    if not found:
+        raise missing(folder / f"<class>_test_split{split}.txt", "HMDB-51 split files", NAME)
+    return dict(sorted(found.items()))
+
+
+def read_split_file(path: Path) -> dict[str, list[str]]:
+    """{"train": [...], "test": [...], "unused": [...]} video names of one class's split file."""
+    out: dict[str, list[str]] = {"train": [], "test": [], "unused": []}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2 or parts[1] not in TAGS:
+            raise ValueError(f"{path}:{number}: expected '<video> <0|1|2>', got {line!r}")
+        out[TAGS[parts[1]]].append(parts[0])
+    return out
+
+
+def load(root: Path, settings: DecodeSettings, split: int = 1) -> RawVideos:
+    folder = Path(root) / NAME
+    if not folder.is_dir():
+        raise missing(folder, "hmdb51 folder", NAME)
+    files = split_files(folder / SPLIT_DIR, split)
+    classes = list(files)
+    train, test = [], []
+    for label, (name, path) in enumerate(files.items()):
+        parts = read_split_file(path)
+        train += [(folder / VIDEO_DIR / name / video, label) for video in parts["train"]]
+        test += [(folder / VIDEO_DIR / name / video, label) for video in parts["test"]]
+    return load_cached(folder, train, test, classes, settings, NAME)

@@ -1,0 +1,78 @@
+"""UCF-101 (Soomro et al. 2012) in its official layout, and any set written in that layout.
+
+Layout under ``<data root>/ucf101/``::
+
+    UCF-101/<Class>/v_<Class>_gGG_cCC.avi
+    ucfTrainTestlist/classInd.txt          "1 ApplyEyeMakeup" (1-based ids)
+    ucfTrainTestlist/trainlist0N.txt       "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1"
+    ucfTrainTestlist/testlist0N.txt        "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi"
+
+Labels are the 1-based ``classInd`` ids minus one; a test line's class is its folder name.
+The composed offline action set (``data_scripts/synthetic_actions.py``) uses the same layout in
+``<data root>/moving_objects/`` and is read by the same code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .common import DecodeSettings, RawVideos, load_cached, missing
+
+NAME = "ucf101"
+VIDEO_DIR = "UCF-101"
+LIST_DIR = "ucfTrainTestlist"
+
+
+def read_class_index(path: Path, script: str = NAME) -> list[str]:
+    """Class names in label order from ``classInd.txt`` (ids must be 1..C, each once)."""
+    if not path.is_file():
+        raise missing(path, "UCF-101 class index", script)
+    pairs = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split()
+        if len(parts) != 2 or not parts[0].isdigit():
+            raise ValueError(f"{path}:{number}: expected '<id> <ClassName>', got {line!r}")
+        pairs.append((int(parts[0]), parts[1]))
+    ids = sorted(i for i, _ in pairs)
+    if ids != list(range(1, len(pairs) + 1)):
+        raise ValueError(f"{path}: class ids must be 1..{len(pairs)} (1-based, each once)")
+    return [name for _, name in sorted(pairs)]
+
+
+def read_split_list(path: Path, classes: list[str], script: str = NAME) -> list[tuple[str, int]]:
+    """(relative video path, label) pairs of a train or test list; a train line's 1-based id
+    must agree with its folder."""
+    if not path.is_file():
+        raise missing(path, "UCF-101 split file", script)
+    index = {name: i for i, name in enumerate(classes)}
+    items = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        rel = parts[0].replace("\\", "/")
+        folder = rel.split("/")[0]
+        if folder not in index:
+            raise ValueError(f"{path}:{number}: class folder {folder!r} is not in classInd.txt")
+        label = index[folder]
+        if len(parts) > 1 and int(parts[1]) - 1 != label:
+            raise ValueError(f"{path}:{number}: id {parts[1]} disagrees with folder {folder!r} "
+                             f"(classInd id {label + 1})")
+        items.append((rel, label))
+    return items
+
+
+def load(root: Path, settings: DecodeSettings, split: int = 1, folder_name: str = NAME,
+         script: str = NAME) -> RawVideos:
+    folder = Path(root) / folder_name
+    if not folder.is_dir():
+        raise missing(folder, f"{folder_name} folder", script)
+    lists = folder / LIST_DIR
+    classes = read_class_index(lists / "classInd.txt", script)
+    videos = folder / VIDEO_DIR
+    train = [(videos / rel, y) for rel, y in
+             read_split_list(lists / f"trainlist{split:02d}.txt", classes, script)]
+    test = [(videos / rel, y) for rel, y in
+            read_split_list(lists / f"testlist{split:02d}.txt", classes, script)]
+    return load_cached(folder, train, test, classes, settings, folder_name)
