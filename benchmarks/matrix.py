@@ -28,7 +28,7 @@ from core.attack import Attack, PoisonResult, tensor_hash
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
 from core.data import TensorData
-from core.defenses.base import Defense
+from core.defenses.base import Defense, UnsupportedDefenseError
 from core.record import git_info, hardware, now_iso, versions, write_record, SCHEMA_VERSION
 from core.registry import ATTACKS, AUGMENTATIONS, DATASETS, DEFENSES, MODELS, TASKS
 from core.seeding import make_generator, seed_everything
@@ -55,6 +55,7 @@ class MatrixOutcome:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     errors: list[Path] = field(default_factory=list)
+    unsupported: list[Path] = field(default_factory=list)   # refused in validation
 
 
 @dataclass
@@ -132,6 +133,8 @@ class MatrixRunner:
         self.progress = progress
         self.device = torch.device(preset.device)
         self.train_config = from_dict(TrainConfig, {"progress": progress, **preset.train})
+        #: defense name -> why it cannot serve this task (``Defense.supports``, set by validate)
+        self.unsupported: dict[str, str] = {}
         # taken once, at start: the code that runs is the code checked out now, even if the
         # checkout changes while a long matrix is running
         self.provenance = {"versions": versions(), "git": git_info(),
@@ -150,7 +153,12 @@ class MatrixRunner:
         p = self.preset
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError("--device cuda was asked for but torch sees no CUDA device")
-        TASKS.get(p.task)
+        adapter_cls = TASKS.get(p.task)
+        missing = adapter_cls.missing_methods()
+        if missing:
+            raise ValueError(f"task adapter {adapter_cls.__name__} ({p.task!r}) does not implement "
+                             f"the required method(s) {', '.join(missing)} "
+                             f"(docs/adding_a_modality.md)")
         DATASETS.get(p.dataset, namespace=p.task)
         MODELS.get(p.model, namespace=p.task)
         options_cls = data_options_class(p.task, p.dataset)
@@ -158,14 +166,26 @@ class MatrixRunner:
             from_dict(options_cls, p.data)
         for name in p.attacks:
             from_dict(ATTACKS.get(name, namespace=p.task).Config, p.attack_options.get(name))
+        adapter = adapter_cls()
+        self.unsupported = {}
         for name in p.defenses:
-            augmentation = getattr(self.build_defense(name).config, "augmentation", None)
+            defense = self.build_defense(name)
+            augmentation = getattr(defense.config, "augmentation", None)
             if isinstance(augmentation, str):
                 AUGMENTATIONS.get(augmentation, namespace=p.task)
+            reason = defense.supports(adapter)
+            if reason:
+                self.unsupported[name] = reason
         unknown = set(p.attack_options) - set(p.attacks)
         unknown |= set(p.defense_options) - set(p.defenses)
         if unknown:
             raise ValueError(f"options given for {sorted(unknown)}, which this run does not use")
+        if self.unsupported and len(self.unsupported) == len(p.defenses):
+            raise ValueError(f"no requested defense can serve task {p.task!r}: " + "; ".join(
+                f"{name}: {reason}" for name, reason in self.unsupported.items()))
+        for name, reason in self.unsupported.items():
+            tqdm.write(f"unsupported: {name} on task {p.task!r} ({reason}); an 'unsupported' "
+                       f"record is written for its cells")
 
     def build_defense(self, name: str) -> Defense:
         cls = DEFENSES.get(name)
@@ -188,16 +208,35 @@ class MatrixRunner:
         self.validate()
         outcome = MatrixOutcome()
         cells = self.cells()
-        pending = [c for c in cells if not self.path(c).exists()]
-        outcome.skipped = [self.path(c) for c in cells if c not in pending]
-        bar = tqdm(total=len(cells), initial=len(outcome.skipped), desc="matrix", unit="cell",
-                   disable=not self.progress, dynamic_ncols=True)
+        for cell in cells:        # a refusal is decided again on every run (options may change)
+            if self._status(cell) == "unsupported":
+                self.path(cell).unlink()
+        for cell in cells:        # refusals are recorded before anything trains
+            if cell.defense in self.unsupported and self._status(cell) is None:
+                outcome.unsupported.append(self.write_unsupported(
+                    cell, self.unsupported[cell.defense], phase="validation"))
+        runnable = [c for c in cells if c.defense not in self.unsupported]
+        pending = [c for c in runnable if self._status(c) is None]
+        outcome.skipped = [self.path(c) for c in cells
+                           if c not in pending and self.path(c) not in outcome.unsupported]
+        bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="matrix",
+                   unit="cell", disable=not self.progress, dynamic_ncols=True)
         try:
             (executor or LocalExecutor()).execute(self, pending, outcome, bar)
             bar.set_postfix_str(f"{len(outcome.errors)} failed" if outcome.errors else "done")
         finally:
             bar.close()
         return outcome
+
+    def _status(self, cell: Cell) -> str | None:
+        """The status of ``cell``'s record (None: no record; "unreadable": not JSON)."""
+        path = self.path(cell)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text()).get("status") or "unreadable"
+        except (OSError, json.JSONDecodeError):
+            return "unreadable"
 
     def load(self, seed: int, attacks: list[str]) -> tuple[TaskAdapter, Splits, dict[str, Attack]]:
         """The seed's splits and attacks; option and model/input errors surface here."""
@@ -279,6 +318,8 @@ class MatrixRunner:
                                     "eval": state.before_eval_s + after_eval},
                       "diagnostics": result.diagnostics}
             return write_record(self.path(cell), record), True
+        except UnsupportedDefenseError as exc:   # found only once it ran: a refusal, not a failure
+            return self.write_unsupported(cell, str(exc), phase="defense", base=base), True
         except Exception as exc:
             return self.write_error(cell, error_info(exc), phase="defense", base=base), False
 
@@ -328,12 +369,8 @@ class MatrixRunner:
     def _base_record(self, splits: Splits, attack: Attack, poison: PoisonResult, defense: str,
                      seed: int, train_info: dict) -> dict:
         p = self.preset
-        higher = TASKS.get(p.task).higher_is_better
         return {
-            "schema": SCHEMA_VERSION, "created": now_iso(),
-            "task": p.task, "dataset": p.dataset, "model": p.model, "attack": attack.name,
-            "defense": defense, "seed": seed, "preset": p.name, "command": self.command,
-            "higher_is_better": dict(higher),
+            **self._identity(Cell(seed, attack.name, defense)),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},
             "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
@@ -342,6 +379,26 @@ class MatrixRunner:
             "attack_artifacts": dict(attack.artifacts),
             **self.provenance,
         }
+
+    def _identity(self, cell: Cell) -> dict:
+        """What every record starts with: schema, time, the cell and the task's metrics."""
+        p = self.preset
+        adapter_cls = TASKS.get(p.task)
+        return {"schema": SCHEMA_VERSION, "created": now_iso(), "task": p.task,
+                "dataset": p.dataset, "model": p.model, "attack": cell.attack,
+                "defense": cell.defense, "seed": cell.seed, "preset": p.name,
+                "command": self.command, "primary_metric": adapter_cls.primary_metric,
+                "higher_is_better": dict(adapter_cls.higher_is_better)}
+
+    def write_unsupported(self, cell: Cell, reason: str, phase: str,
+                          base: dict | None = None) -> Path:
+        """The record of a defense that cannot serve this task (not an error: exit 0)."""
+        record = {**(base or {**self._identity(cell),
+                              "config": {"preset": to_dict(self.preset),
+                                         "defense": self.build_defense(cell.defense).describe()},
+                              **self.provenance}),
+                  "status": "unsupported", "phase": phase, "reason": reason}
+        return write_record(self.path(cell), record)
 
     def write_error(self, cell: Cell, error: dict, phase: str, base: dict | None = None) -> Path:
         p = self.preset
@@ -352,10 +409,7 @@ class MatrixRunner:
         while path.exists():
             n += 1
             path = path.with_name(f"seed{cell.seed}.error-{stamp}-{n}.json")
-        record = {**(base or {"schema": SCHEMA_VERSION, "created": now_iso(), "task": p.task,
-                              "dataset": p.dataset, "model": p.model, "attack": cell.attack,
-                              "defense": cell.defense, "seed": cell.seed, "preset": p.name,
-                              "command": self.command, **self.provenance}),
+        record = {**(base or {**self._identity(cell), **self.provenance}),
                   "status": "error", "phase": phase, "error": error}
         tqdm.write(f"error in {cell} ({phase}): {error.get('type')}: {error.get('message')}")
         return write_record(path, record)

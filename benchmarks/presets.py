@@ -41,6 +41,10 @@ class Preset:
     description: str = ""
 
     def __post_init__(self) -> None:
+        if "all" in self.defenses:
+            if len(self.defenses) > 1:
+                raise ConfigError(f"defenses: 'all' stands alone, got {self.defenses}")
+            self.defenses = all_defenses()
         if not self.attacks or not self.defenses or not self.seeds:
             raise ConfigError("a preset needs at least one attack, one defense and one seed")
         if len(set(self.seeds)) != len(self.seeds):
@@ -48,6 +52,14 @@ class Preset:
         if self.save_features < 0:
             raise ConfigError(f"save_features must be ≥ 0, got {self.save_features}")
         check_tolerances(self.regression)
+
+
+def all_defenses() -> list[str]:
+    """What ``defenses: all`` (``--defenses all``) expands to: every registered defense; the
+    runner then records the ones the task cannot use as ``unsupported``."""
+    from core.defenses import DEFENSES   # registers the shipped defenses
+
+    return DEFENSES.names()
 
 
 def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:

@@ -11,8 +11,9 @@
 Flags override the preset; ``--set defense_options.nft.iterations=200`` overrides any key.
 Re-running the same command resumes: finished cells are skipped.
 
-Exit codes: 0 done; 1 some cell failed (error records written, the rest finished);
-2 bad input (nothing trained); 3 regression found (``--fail-on-regression`` / ``compare``);
+Exit codes: 0 done (defenses that cannot serve the task get ``unsupported`` records, written
+before anything trains); 1 some cell failed (error records written, the rest finished);
+2 bad input, or no requested defense can serve the task (nothing trained); 3 regression found (``--fail-on-regression`` / ``compare``);
 130 interrupted (finished cells kept).
 """
 from __future__ import annotations
@@ -53,7 +54,7 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset")
     parser.add_argument("--model")
     parser.add_argument("--attacks", help="comma-separated attack names")
-    parser.add_argument("--defenses", help="comma-separated defense names")
+    parser.add_argument("--defenses", help="comma-separated defense names, or 'all'")
     parser.add_argument("--seeds", help="comma-separated integers")
     parser.add_argument("--device", help="cpu, cuda or cuda:N")
     parser.add_argument("--data-root", type=Path, help="folder holding the prepared datasets")
@@ -132,8 +133,9 @@ def run_matrix(preset, args: argparse.Namespace, out: Path, command: str) -> tup
     tables = aggregate(out)
     if tables.cells:
         print(terminal_table(tables.cells))
+    refused = f", {len(outcome.unsupported)} unsupported" if outcome.unsupported else ""
     print(f"{len(outcome.written)} cell(s) written, {len(outcome.skipped)} already done, "
-          f"{len(outcome.errors)} failed; records under {out / 'records'}, summary {summary}, "
+          f"{len(outcome.errors)} failed{refused}; records under {out / 'records'}, summary {summary}, "
           f"tables {tables.files[0]}")
     return (EXIT_FAILED_CELLS if outcome.errors else EXIT_OK), outcome
 

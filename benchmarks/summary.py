@@ -1,4 +1,5 @@
-"""``summary.md``: one table row per finished cell, and a list of failed cells."""
+"""``summary.md``: one table row per finished cell, the cells whose defense cannot serve the
+task (``unsupported``, with the reason) and a list of failed cells."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from typing import Any
 
 
 def load_records(out: Path) -> tuple[list[dict], list[dict]]:
+    """(records with status ok, every other record: errors and unsupported cells)."""
     ok, errors = [], []
     for path in sorted((Path(out) / "records").rglob("*.json")):
         try:
@@ -43,9 +45,16 @@ def render(ok: list[dict], errors: list[dict]) -> str:
         timings = r.get("timings_s", {})
         row += [_fmt(timings.get("defense")), _fmt(timings.get("attack_train"))]
         lines.append("| " + " | ".join(row) + " |")
-    if errors:
+    refused = [r for r in errors if r.get("status") == "unsupported"]
+    failed = [r for r in errors if r.get("status") != "unsupported"]
+    if refused:
+        lines += ["", "## Unsupported cells (the defense cannot serve this task)", ""]
+        for r in refused:
+            lines.append(f"- {r.get('attack')}/{r.get('defense')}/seed{r.get('seed')}: "
+                         f"{r.get('reason')}")
+    if failed:
         lines += ["", "## Failed cells", ""]
-        for r in errors:
+        for r in failed:
             err = r.get("error", {})
             lines.append(f"- {r.get('attack')}/{r.get('defense')}/seed{r.get('seed')} "
                          f"({r.get('phase')}): {err.get('type')}: {err.get('message')} "

@@ -51,8 +51,28 @@ class TaskAdapter(ABC):
     #: clean set: FP's accuracy-drop stop, RNP's unlearning stop
     primary_metric: ClassVar[str] = "clean_acc"
 
+    # -- declared capabilities: ``Defense.supports`` reads them before anything trains --------
+    #: inputs (as ``TensorData.batch`` gives them) are continuous, so a defense may add a
+    #: gradient-found perturbation to them (I-BAU, AWM); token ids are not
+    continuous_inputs: ClassVar[bool] = True
+    #: targets are class indices of one classification head and ``num_classes`` is set (FT-SAM's
+    #: label smoothing; the default ``predicted_targets`` takes the arg-max of that head)
+    single_label: ClassVar[bool] = False
+    #: the models produce feature maps laid out (N, C, *positions) (NAD's attention maps);
+    #: ``feature_layers`` names them
+    feature_maps: ClassVar[bool] = True
+
     def __init__(self) -> None:
         self.num_classes: int | None = None
+
+    @classmethod
+    def missing_methods(cls) -> list[str]:
+        """The required (abstract) methods this adapter class leaves unimplemented."""
+        return sorted(getattr(cls, "__abstractmethods__", ()))
+
+    def implements(self, method: str) -> bool:
+        """Whether this adapter overrides the optional ``TaskAdapter`` method ``method``."""
+        return getattr(type(self), method, None) is not getattr(TaskAdapter, method, None)
 
     # -- data ---------------------------------------------------------------------------------
     @abstractmethod
@@ -107,27 +127,35 @@ class TaskAdapter(ABC):
                  device: torch.device, batch_size: int = 512) -> dict[str, float]:
         """Metrics in percent (``clean_acc``, ``asr``, …)."""
 
-    # -- what the baseline defenses need (core/defenses); defaults fit any task ---------------
+    # -- what the baseline defenses need (core/defenses) --------------------------------------
     def sample_losses(self, model: nn.Module, inputs: torch.Tensor,
-                      targets: torch.Tensor) -> torch.Tensor:
-        """The task loss of every sample, shape (N,) (ABL's isolation, CBD's sample weights).
+                      targets: Any) -> torch.Tensor:
+        """The task loss of every sample, shape (N,), in one batched pass (ABL's isolation,
+        CBD's sample weights). Optional: a task without it cannot run ABL or CBD, which say so
+        before anything trains (``Defense.supports``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} does not implement sample_losses (per-sample losses), "
+            f"which ABL and CBD need")
 
-        The default calls ``loss`` on one sample at a time: right for any task, but slow, and a
-        model with batch-statistics layers (BatchNorm in train mode) cannot run it on one sample.
-        Tasks override it with a vectorised version where they can.
-        """
-        return torch.stack([self.loss(model, inputs[i:i + 1], targets[i:i + 1])
-                            for i in range(inputs.shape[0])])
-
-    def predicted_targets(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    def predicted_targets(self, model: nn.Module, inputs: torch.Tensor) -> Any:
         """The model's own predictions as targets for ``loss`` (I-BAU's and AWM's trigger
-        search maximise the loss against them). Default: arg-max over the last output dim."""
+        search maximise the loss against them). Default, for ``single_label`` tasks: arg-max
+        over the last output dim; other tasks override it (or I-BAU and AWM refuse them)."""
+        if not self.single_label:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not implement predicted_targets, which I-BAU and "
+                f"AWM need for tasks that are not single-label classification")
         return model(inputs).argmax(dim=-1)
 
     def perturbable_inputs(self, data: TensorData) -> bool:
         """Whether the inputs are continuous, so that defenses may add a gradient-found
-        perturbation to them (I-BAU, AWM). Default: floating-point inputs (token ids are not)."""
-        return data.input_example(1).is_floating_point()
+        perturbation to them (I-BAU, AWM). Default: ``continuous_inputs`` and floating-point
+        batches (token ids are not)."""
+        return self.continuous_inputs and data.input_example(1).is_floating_point()
+
+    def can_predict_targets(self) -> bool:
+        """Whether ``predicted_targets`` works for this task (default or overridden)."""
+        return self.single_label or self.implements("predicted_targets")
 
     def input_bounds(self) -> tuple[float | torch.Tensor, float | torch.Tensor] | None:
         """``(low, high)`` of valid inputs (scalars or tensors broadcastable to a batch), used to

@@ -47,6 +47,7 @@ def percent(hits: torch.Tensor) -> float:
 
 class ClassificationAdapter(TaskAdapter):
     higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True}
+    single_label: ClassVar[bool] = True
 
     def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_cross_entropy(model(inputs), targets)

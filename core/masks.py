@@ -150,25 +150,33 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
 
 def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool = False,
                  mask_bias: bool = False, skip_first: bool = True,
-                 exclude: tuple[str, ...] = ()) -> list[MaskedLayer]:
+                 exclude: tuple[str, ...] = (),
+                 output_layers: list[str] | tuple[str, ...] | None = None) -> list[MaskedLayer]:
     """Parametrize ``model`` in place with neuron masks; returns the masked layers in depth order.
 
     ``example_input`` is one batch the model accepts (a tensor, a tuple of positional
-    arguments, or a dict of keyword arguments). Raises ``NoMaskableLayerError`` when nothing
-    can be masked.
+    arguments, or a dict of keyword arguments). ``output_layers`` names the model's output
+    heads (``TaskAdapter.output_layers``; None: the last Conv/Linear that runs), which are
+    masked only with ``mask_classifier``. Raises ``NoMaskableLayerError`` when nothing can be
+    masked.
     """
     traced = trace_layers(model, example_input)
     modules = dict(model.named_modules())
+    outputs = set(traced.order[-1:] if output_layers is None else output_layers)
+    unknown = outputs - set(modules)
+    if unknown:
+        raise ValueError(f"output layers {sorted(unknown)} are not modules of "
+                         f"{type(model).__name__}")
     candidates = [n for n in traced.order if not any(fnmatch.fnmatch(n, p) for p in exclude)]
     if skip_first and candidates:
         candidates = candidates[1:]
-    if not mask_classifier and candidates and traced.order and candidates[-1] == traced.order[-1]:
-        candidates = candidates[:-1]
+    if not mask_classifier:
+        candidates = [n for n in candidates if n not in outputs]
     if not candidates:
         raise NoMaskableLayerError(
             f"{type(model).__name__} has no maskable layer: NFT masks Conv1d/2d/3d and Linear "
             f"layers (found {len(traced.order)} that run in forward, of which the first is never "
-            f"masked and the last only with mask_classifier=True).")
+            f"masked and the output layers {sorted(outputs)} only with mask_classifier=True).")
 
     masked: list[MaskedLayer] = []
     for depth, name in enumerate(candidates, start=1):

@@ -106,9 +106,11 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     work = copy.deepcopy(model).to(device)
     for param in work.parameters():
         param.requires_grad_(False)
-    masked = inject_masks(work, adapter.example_input(clean), mask_bias=config.mask_bias,
+    example = adapter.example_input(clean)
+    masked = inject_masks(work, example, mask_bias=config.mask_bias,
                           mask_classifier=config.mask_classifier,
-                          skip_first=not config.mask_first, exclude=config.exclude)
+                          skip_first=not config.mask_first, exclude=config.exclude,
+                          output_layers=adapter.output_layers(work, example))
     masks = mask_parameters(masked)
     schedule = config.schedule
     eta_c = resolve_eta_c(adapter.samples_per_class(clean), config.eta_0, config.eta_c)

@@ -182,7 +182,7 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         seed_everything(seed)
         for step, index in enumerate(tqdm(steps, desc="train", unit="step",
                                           disable=not config.progress, leave=False)):
-            inputs, targets = augmentation(data.inputs[index], data.targets[index], generator)
+            inputs, targets = augmentation(*data.batch(index), generator)
             if config.label_smoothing:
                 targets = adapter.smooth_targets(targets, config.label_smoothing)
             if use_cl and inputs.dim() == 4:

@@ -33,7 +33,7 @@ from ..data import TensorData
 from ..training import fit
 from .base import DefenseResult, TrainingTimeDefense
 from .common import (Stopwatch, check_positive, check_unit_interval, gradient_step, run_batches,
-                     seeded)
+                     sample_loss_support, seeded)
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,9 @@ def sample_losses(adapter: TaskAdapter, model: nn.Module, data: TensorData,
 class ABL(TrainingTimeDefense):
     name = "abl"
     Config = ABLConfig
+
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        return sample_loss_support(adapter, "ABL")
 
     def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
               train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult:

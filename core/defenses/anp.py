@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import torch
 from torch import nn
@@ -103,7 +103,7 @@ def add_noise(model: nn.Module, masked: list[MaskedLayer]) -> list[NeuronNoise]:
 
 def prune_by_threshold(model: nn.Module, example_input: object, masks: dict[str, list[float]],
                        threshold: float, device: torch.device,
-                       **inject_options: bool) -> tuple[nn.Module, int]:
+                       **inject_options: Any) -> tuple[nn.Module, int]:
     """A copy of ``model`` on ``device`` with every neuron whose learned mask is ≤ ``threshold``
     zeroed (through the same mask targets), the rest untouched; returns it and the count."""
     pruned_model = copy.deepcopy(model).to(device)
@@ -131,7 +131,8 @@ class ANP(Defense):
         work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
         example = adapter.example_input(clean)
         freeze(work)
-        masked = inject_masks(work, example, **MASK_OPTIONS)
+        options = {**MASK_OPTIONS, "output_layers": adapter.output_layers(work, example)}
+        masked = inject_masks(work, example, **options)
         noises = add_noise(work, masked)
         masks = [layer.mask for layer in masked]
         mask_opt = torch.optim.SGD(masks, lr=config.lr, momentum=config.momentum)
@@ -178,7 +179,7 @@ class ANP(Defense):
                                 else None, progress=config.progress)
             learned = mask_values(masked)
             purified, pruned = prune_by_threshold(model, example, learned, config.threshold,
-                                                  device, **MASK_OPTIONS)
+                                                  device, **options)
         return DefenseResult(purified, watch.seconds, {
             "masks": learned, "pruned": pruned, "units": sum(m.numel() for m in masks),
             "threshold": config.threshold, "loss_curve": curve, "steps": len(curve)})

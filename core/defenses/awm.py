@@ -13,7 +13,7 @@ re-synthesised each round, so that the masked model ignores any small universal 
 
 The result keeps the soft masks, folded into the weights (w ← w·M).
 
-Masked layers: every Conv/Linear that runs in forward except the adapter's ``classifier_layer``
+Masked layers: every Conv/Linear that runs in forward except the adapter's ``output_layers``
 (the official models mask all convolutions, ``MaskedConv2d``). Inputs must be continuous
 (``adapter.perturbable_inputs``); Δ-perturbed inputs are clamped to ``adapter.input_bounds()``
 (the official code clamps in the mask step, not in the trigger search; we clamp in both). The
@@ -36,8 +36,8 @@ from ..data import TensorData
 from ..masks import fold_masks, trace_layers
 from .base import Defense, DefenseResult, UnsupportedDefenseError
 from .common import (Stopwatch, WeightMask, add_mask, check_positive, check_unit_interval,
-                     clamp_to, freeze, parameter_order, prepare, require_perturbable,
-                     run_batches, seeded)
+                     clamp_to, freeze, parameter_order, perturbation_support, prepare,
+                     require_perturbable, run_batches, seeded)
 
 
 @dataclass(frozen=True)
@@ -65,15 +65,18 @@ class AWM(Defense):
     name = "awm"
     Config = AWMConfig
 
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        return perturbation_support(adapter, "AWM")
+
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult:
         config: AWMConfig = self.config
         require_perturbable(adapter, clean, "AWM")
         work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
         example = adapter.example_input(clean)
-        output = adapter.classifier_layer(work, example)
+        outputs = set(adapter.output_layers(work, example))
         modules = dict(work.named_modules())
-        names = [n for n in trace_layers(work, example).order if n != output]
+        names = [n for n in trace_layers(work, example).order if n not in outputs]
         if not names:
             raise UnsupportedDefenseError(f"AWM masks the weights of the Conv/Linear layers "
                                           f"before the output layer; {type(model).__name__} "

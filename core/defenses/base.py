@@ -45,6 +45,14 @@ class Defense(ABC):
     def describe(self) -> dict:
         return {"name": self.name, **to_dict(self.config)}
 
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        """None when this defense (with its config) can serve ``adapter``'s task, else the
+        reason it cannot. Reads only the adapter's declared capabilities (``continuous_inputs``,
+        ``single_label``, ``feature_maps``, the optional methods it implements): nothing is
+        loaded or trained, so the runner asks before any training and writes an
+        ``unsupported`` record instead of running the defense. Default: any task."""
+        return None
+
     @abstractmethod
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult: ...

@@ -33,7 +33,7 @@ from ..data import TensorData
 from ..training import build_optimizer, build_scheduler
 from .base import DefenseResult, TrainingTimeDefense
 from .common import (FinetuneConfig, Stopwatch, check_positive, gradient_step, run_batches,
-                     seeded, sgd, steps_per_epoch)
+                     sample_loss_support, seeded, sgd, steps_per_epoch)
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class CBDConfig:
 class CBD(TrainingTimeDefense):
     name = "cbd"
     Config = CBDConfig
+
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        return sample_loss_support(adapter, "CBD")
 
     def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
               train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult:

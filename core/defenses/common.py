@@ -245,6 +245,28 @@ def require_perturbable(adapter: TaskAdapter, data: TensorData, defense: str) ->
             f"(perturbable_inputs() is False)")
 
 
+def perturbation_support(adapter: TaskAdapter, defense: str) -> str | None:
+    """Why ``defense`` (a trigger search over additive input perturbations against the model's
+    own predictions: I-BAU, AWM) cannot serve ``adapter``, or None."""
+    if not adapter.continuous_inputs:
+        return (f"{defense} adds a gradient-found perturbation to the inputs, but "
+                f"{type(adapter).__name__} inputs are not continuous (continuous_inputs is False)")
+    if not adapter.can_predict_targets():
+        return (f"{defense} searches its trigger against the model's own predictions, but "
+                f"{type(adapter).__name__} is not single-label classification and implements "
+                f"no predicted_targets")
+    return None
+
+
+def sample_loss_support(adapter: TaskAdapter, defense: str) -> str | None:
+    """Why ``defense`` (which weighs or ranks training samples by their own loss: ABL, CBD)
+    cannot serve ``adapter``, or None."""
+    if not adapter.implements("sample_losses"):
+        return (f"{defense} ranks or weighs samples by their own loss, but "
+                f"{type(adapter).__name__} implements no sample_losses (per-sample losses)")
+    return None
+
+
 def clamp_to(inputs: torch.Tensor, bounds: tuple[Any, Any] | None) -> torch.Tensor:
     """Clamp ``inputs`` into the adapter's ``input_bounds()`` (no-op for None)."""
     if bounds is None:
@@ -337,6 +359,7 @@ def parameter_order(module: nn.Module) -> tuple[str, ...]:
 
 __all__ = ["DefenseDivergedError", "FinetuneConfig", "InputUnitMask", "Stopwatch",
            "UnsupportedDefenseError", "WeightMask", "add_mask", "clamp_to", "clean_score",
-           "finetune", "freeze", "gradient_step", "lr_scheduler", "parameter_order", "prepare",
+           "finetune", "freeze", "gradient_step", "lr_scheduler", "parameter_order",
+           "perturbation_support", "prepare", "sample_loss_support",
            "recalibrate_batchnorm", "recording", "require_perturbable", "run_batches",
            "seeded", "sgd", "steps_per_epoch", "sync"]

@@ -1,9 +1,9 @@
 """Fine-Pruning (FP; Liu, Dolan-Gavitt & Garg, RAID 2018): prune dormant features, then fine-tune.
 
 1. Record the mean activation of every feature of the model's last representation on the clean
-   set. Which layer that is comes from the adapter: the input of ``classifier_layer`` (the last
-   Conv/Linear by default), as BackdoorBench's ``defense/fp.py`` hooks the input of the final
-   layer; for CNNs with global pooling these are the channels of the last convolution stage,
+   set. Which layer that is comes from the adapter: the input of its ``output_layers`` (the last
+   Conv/Linear by default; several heads must read the same features), as BackdoorBench's
+   ``defense/fp.py`` hooks the input of the final layer; for CNNs with global pooling these are the channels of the last convolution stage,
    the layer Liu et al. prune.
 2. Prune features in increasing order of activation (pruned = the classifier's weights that
    read them are zero: an ``InputUnitMask`` parametrization, folded at the end), ``step`` at a
@@ -50,19 +50,25 @@ class FPConfig(FinetuneConfig):
 
 
 @torch.no_grad()
-def feature_activations(model: nn.Module, adapter: TaskAdapter, layer: str, data: TensorData,
-                        batch_size: int) -> torch.Tensor:
-    """Mean rectified activation of every input feature of ``layer`` over ``data``; the model
-    runs through ``adapter.loss`` (the task's forward: a seq2seq model also reads its decoder
-    inputs), over every position the layer sees."""
-    module = dict(model.named_modules())[layer]
+def feature_activations(model: nn.Module, adapter: TaskAdapter, layers: list[str],
+                        data: TensorData, batch_size: int) -> torch.Tensor:
+    """Mean rectified activation of every input feature the output ``layers`` read over
+    ``data``; the model runs through ``adapter.loss`` (the task's forward: a seq2seq model also
+    reads its decoder inputs), over every position the layer sees. Several output layers
+    (heads) must read one and the same feature tensor: FP prunes those shared features."""
+    modules = dict(model.named_modules())
+    module = modules[layers[0]]
     total: torch.Tensor | None = None
     count = 0
     model.eval()
-    with recording(model, [layer], "input") as record:
+    with recording(model, layers, "input") as record:
         for inputs, targets in data.batches(batch_size):
             adapter.loss(model, inputs, targets)
-            features = record[layer].float().clamp(min=0)
+            if total is None and any(record[n] is not record[layers[0]] for n in layers[1:]):
+                raise UnsupportedDefenseError(
+                    f"FP prunes the features read by the output layers, but {layers} read "
+                    f"different tensors; name one head (output_layers) or use another defense")
+            features = record[layers[0]].float().clamp(min=0)
             # a Linear reads its features on the last axis, a convolution on axis 1
             axis = features.dim() - 1 if isinstance(module, nn.Linear) else 1
             flat = features.movedim(axis, -1).reshape(-1, features.shape[axis])
@@ -80,44 +86,53 @@ class FP(Defense):
                device: torch.device, seed: int = 0) -> DefenseResult:
         config: FPConfig = self.config
         work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        layer = adapter.classifier_layer(work, adapter.example_input(clean))
-        module = dict(work.named_modules())[layer]
-        if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or \
-                getattr(module, "groups", 1) != 1:
-            raise UnsupportedDefenseError(
-                f"FP prunes the features read by the output layer {layer!r}, which must be a "
-                f"Linear or an ungrouped convolution, not {type(module).__name__}")
+        layers = adapter.output_layers(work, adapter.example_input(clean))
+        modules = dict(work.named_modules())
+        for layer in layers:
+            module = modules[layer]
+            if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or \
+                    getattr(module, "groups", 1) != 1:
+                raise UnsupportedDefenseError(
+                    f"FP prunes the features read by the output layer {layer!r}, which must be "
+                    f"a Linear or an ungrouped convolution, not {type(module).__name__}")
         watch = Stopwatch(device)
         with seeded(seed, device) as generator, watch:
-            activation = feature_activations(work, adapter, layer, clean, config.batch_size)
-            mask = add_mask(module, InputUnitMask(activation.numel(), device, module.weight.dtype,
-                                                  parameter_order(module)))
+            activation = feature_activations(work, adapter, layers, clean, config.batch_size)
+            masks = [add_mask(modules[layer], InputUnitMask(
+                activation.numel(), device, modules[layer].weight.dtype,
+                parameter_order(modules[layer]))) for layer in layers]
             order = torch.argsort(activation, stable=True)     # least active first
-            pruned, curve_acc = self._prune(work, adapter, clean, mask, order, device)
-            for param in mask.parameters():
-                param.requires_grad_(False)
+            pruned, curve_acc = self._prune(work, adapter, clean, masks, order, device)
+            for mask in masks:
+                for param in mask.parameters():
+                    param.requires_grad_(False)
             loss_curve = finetune(work, adapter, clean, config, generator, desc="FP fine-tune")
             fold_masks(work)
         return DefenseResult(work, watch.seconds, {
-            "layer": layer, "features": activation.numel(), "pruned": pruned,
-            "pruned_features": order[:pruned].tolist(),
+            "layer": layers[0] if len(layers) == 1 else layers, "features": activation.numel(),
+            "pruned": pruned, "pruned_features": order[:pruned].tolist(),
             "acc_curve": curve_acc, "loss_curve": loss_curve})
 
     def _prune(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               mask: InputUnitMask, order: torch.Tensor,
+               masks: list[InputUnitMask], order: torch.Tensor,
                device: torch.device) -> tuple[int, list[tuple[int, float]]]:
         """Prune features in ``order``; returns the kept count and the (count, metric) curve."""
         base = clean_score(adapter, model, clean, device)
         curve = [(0, base)]
         kept = 0
+
+        def prune(count: int) -> None:
+            for mask in masks:
+                mask.mask.fill_(1.0)
+                mask.mask[order[:count]] = 0.0
+
         with torch.no_grad():
             for count in range(self.config.step, len(order), self.config.step):
-                mask.mask[order[:count]] = 0.0
+                prune(count)
                 score = clean_score(adapter, model, clean, device)
                 curve.append((count, score))
                 if base > 0 and (base - score) / base >= self.config.max_acc_drop:
                     break
                 kept = count
-            mask.mask.fill_(1.0)
-            mask.mask[order[:kept]] = 0.0
+            prune(kept)
         return kept, curve

@@ -80,6 +80,13 @@ class FTSAM(Defense):
     name = "ftsam"
     Config = FTSAMConfig
 
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        if self.config.label_smoothing > 0 and not adapter.single_label:
+            return (f"FT-SAM's label smoothing needs one classification head with class-index "
+                    f"targets, and {type(adapter).__name__} is not single_label; set "
+                    f"defense_options.ftsam.label_smoothing=0 to run it without")
+        return None
+
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult:
         config: FTSAMConfig = self.config

@@ -36,7 +36,7 @@ from ..adapter import TaskAdapter
 from ..data import TensorData
 from .base import Defense, DefenseResult
 from .common import (DefenseDivergedError, Stopwatch, check_positive, check_unit_interval,
-                     clamp_to, prepare, require_perturbable, seeded)
+                     clamp_to, perturbation_support, prepare, require_perturbable, seeded)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ def _grads(output: torch.Tensor, inputs: list[torch.Tensor], **kw: bool) -> list
 class IBAU(Defense):
     name = "ibau"
     Config = IBAUConfig
+
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        return perturbation_support(adapter, "I-BAU")
 
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult:

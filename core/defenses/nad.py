@@ -70,6 +70,12 @@ class NAD(Defense):
     name = "nad"
     Config = NADConfig
 
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        if not adapter.feature_maps and not self.config.layers:
+            return (f"NAD distils attention maps of (N, C, *positions) feature maps, and "
+                    f"{type(adapter).__name__}'s models have none (feature_maps is False)")
+        return None
+
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult:
         config: NADConfig = self.config
@@ -90,7 +96,7 @@ class NAD(Defense):
                 def loss_fn(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
                     loss = adapter.loss(work, inputs, targets)
                     with torch.no_grad():
-                        teacher(inputs)
+                        adapter.loss(teacher, inputs, targets)   # the task's own forward
                     for beta, name in zip(config.betas, layers):
                         loss = loss + beta * F.mse_loss(
                             attention_map(student_maps[name], config.p),

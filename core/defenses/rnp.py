@@ -77,7 +77,8 @@ class RNP(Defense):
             unlearn_curve, acc_curve = self._unlearn(work, adapter, clean, augmentation,
                                                      generator, device)
             freeze(work)
-            masked = inject_masks(work, example, **MASK_OPTIONS)
+            options = {**MASK_OPTIONS, "output_layers": adapter.output_layers(work, example)}
+            masked = inject_masks(work, example, **options)
             masks = [layer.mask for layer in masked]
             optimizer = torch.optim.SGD(masks, lr=config.recovering_lr, momentum=config.momentum)
 
@@ -95,7 +96,7 @@ class RNP(Defense):
                                         progress=config.progress)
             learned = mask_values(masked)
             purified, pruned = prune_by_threshold(model, example, learned, config.threshold,
-                                                  device, **MASK_OPTIONS)
+                                                  device, **options)
         return DefenseResult(purified, watch.seconds, {
             "masks": learned, "pruned": pruned, "units": sum(m.numel() for m in masks),
             "threshold": config.threshold, "unlearning_epochs": len(acc_curve),

@@ -89,6 +89,10 @@ class TextTask(TaskAdapter):
         "distinct_1": True, "distinct_2": True}
     default_nft_augmentation: ClassVar[str] = "word_deletion"
     primary_metric: ClassVar[str] = "clean_bleu"
+    # token ids cannot take an additive perturbation (I-BAU, AWM); the transformers have no
+    # (N, C, *positions) feature maps to distil (NAD)
+    continuous_inputs: ClassVar[bool] = False
+    feature_maps: ClassVar[bool] = False
 
     def __init__(self) -> None:
         super().__init__()
