@@ -1,29 +1,42 @@
-"""Purify one image classifier with NFT, for practitioners.
+"""Purify an image classifier you hold: ``nft-suite purify`` (or ``python benchmarks/purify.py``).
 
-    python benchmarks/purify.py --arch preact_resnet18 --weights model.safetensors \
-        --num-classes 10 --clean-dir my_clean_images --out purified.safetensors \
-        [--trigger-dir triggered_images --target 0] [--image-size 32] [--holdout 0.2] \
-        [--set nft.epochs=100] [--device cuda]
+    nft-suite purify --arch torchvision:resnet18 --weights model.safetensors --num-classes 10 \
+        --normalize cifar10 --clean-dir clean_images --out purified.safetensors \
+        [--trigger-dir triggered --target 0] [--test-dir test_images] \
+        [--defense nft | --compare nft,ft,ftsam,ibau] [--set defense.epochs=20]
 
-``--clean-dir`` holds one sub-folder per class (``0/``, ``1/``, … or names: class index = the
-folder's number when every name is an integer, else its position in sorted order). A class-
-balanced ``--holdout`` share is kept aside to measure clean accuracy before and after; NFT
-(``core/defenses/nft.py``) runs on the rest. ``--trigger-dir`` (images directly inside, or in
-class sub-folders) measures the attack success rate: the share predicted as ``--target``
-(images in the target's own class folder are not counted). The model must be one of the
-image zoo's architectures (``--arch``) and take images in [0, 1] without normalisation.
+``--arch``: ``torchvision:NAME``, ``timm:NAME``, a suite zoo name (``preact_resnet18``, …) or
+``module:function`` / ``file.py:function`` (your own builder, with ``--arch-kwargs`` YAML).
+``--weights``: ``.safetensors``, a weights-only ``torch.save`` state_dict (``.pt``/``.pth``;
+anything that needs code to unpickle is refused) or a ``torch.export`` program (``.pt2``, with
+the ``--arch`` it was exported from). ``--torchscript`` still reads TorchScript archives, but
+``torch.jit`` is deprecated in torch 2.11: prefer ``.pt2``.
 
-Weights: ``.safetensors``, a ``torch.save``'d state_dict that loads with
-``torch.load(weights_only=True)`` (anything needing code to unpickle is refused), or a
-TorchScript archive (``--torchscript``) whose ``state_dict`` fits ``--arch``. The purified
-model is written as safetensors with the same keys as the input: it loads into ``--arch``
-without this library. Exit codes: 0 done, 2 bad input.
+``--clean-dir`` holds one folder per class (``0/``, ``1/``, … or names: class index = the
+folder's number when every name is an integer, else its position in sorted order). Clean
+accuracy is measured on ``--test-dir`` (same layout) or, without it, on a class-balanced
+``--holdout`` share of the clean images kept aside; the defenses run on the rest.
+``--trigger-dir`` (images directly inside, or in class folders named as in ``--clean-dir``)
+measures the attack success rate: the share predicted as ``--target`` (the target's own
+folder is not counted). Images are read as [0, 1] pixels; ``--normalize`` is the model's own
+input normalisation (``cifar10``, ``imagenet``, ``half``, ``MEAN,STD`` or C means then C stds).
+
+``--compare A,B,C`` runs several defenses on the same split and writes one model each
+(``OUT`` with ``.A`` before its suffix). The output has the input's format by its suffix
+(``.safetensors``, ``.pt``, ``.pt2``), keys, dtypes and expected input. A report
+(``OUT``'s name + ``.report.json`` / ``.report.md``) holds the command, input checksums,
+metrics before/after, each defense's config, versions and wall times.
+
+Exit codes: 0 done; 1 a compared defense failed or could not serve the model (the others are
+written); 2 bad input (nothing written).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
+import time
 from pathlib import Path
 
 if __package__ in (None, ""):   # run as a script from a checkout: make the repo importable
@@ -31,245 +44,254 @@ if __package__ in (None, ""):   # run as a script from a checkout: make the repo
 
 import torch  # noqa: E402
 
-from core.checkpoint import UnsafeCheckpointError, load_state_dict, save_model  # noqa: E402
+from benchmarks.practitioner_models import (OUTPUT_SUFFIXES, PractitionerInputError,  # noqa: E402
+                                            UnsafeCheckpointError)
 from core.config import ConfigError  # noqa: E402
-from core.data import TensorData  # noqa: E402
 
-NFT_DEFAULT_BATCH = 128
-
-
-class PurifyInputError(ValueError):
-    """Bad input to the purify command (exit code 2)."""
+PurifyInputError = PractitionerInputError     # the name this module used before
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="nft-suite purify", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 2)[2],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", required=True, help="image model name, e.g. preact_resnet18")
+    parser.add_argument("--arch", help="torchvision:NAME, timm:NAME, a zoo name or module:function")
+    parser.add_argument("--arch-kwargs", help="YAML mapping of builder arguments, or a .yaml file")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", type=Path, help=".safetensors (or a weights-only .pt/.pth)")
-    source.add_argument("--torchscript", type=Path, help="TorchScript archive of the same --arch")
+    source.add_argument("--weights", type=Path, help=".safetensors, weights-only .pt/.pth, .pt2")
+    source.add_argument("--torchscript", type=Path, help="TorchScript archive (deprecated)")
     parser.add_argument("--num-classes", type=int, required=True)
-    parser.add_argument("--clean-dir", type=Path, required=True, help="clean images, <class>/*")
-    parser.add_argument("--trigger-dir", type=Path, help="triggered images (measures ASR)")
-    parser.add_argument("--target", type=int, default=0, help="the attacker's target class")
-    parser.add_argument("--out", type=Path, required=True, help="purified .safetensors")
+    parser.add_argument("--normalize", help="cifar10, imagenet, half, MEAN,STD or C means + C stds"
+                        " (default: the model takes [0, 1] images)")
     parser.add_argument("--image-size", type=int, help="resize every image to this square size")
-    parser.add_argument("--holdout", type=float, default=0.2,
-                        help="share of each class kept aside to measure accuracy (0 = none)")
-    parser.add_argument("--no-flip", action="store_true", help="no horizontal flips in NFT")
-    parser.add_argument("--set", action="append", default=[], metavar="nft.KEY=VALUE",
-                        help="NFT option, e.g. nft.epochs=50 or nft.augmentation=cutmix")
+    parser.add_argument("--resize", default="square", choices=("square", "center_crop"),
+                        help="square: stretch; center_crop: shorter side, then the centre")
+    parser.add_argument("--clean-dir", type=Path, required=True, help="clean images, <class>/*")
+    parser.add_argument("--test-dir", type=Path, help="clean test images, <class>/* (ACC)")
+    parser.add_argument("--trigger-dir", type=Path, help="triggered images (ASR)")
+    parser.add_argument("--target", type=int, default=0, help="the attacker's target class")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="purified model: .safetensors, .pt/.pth or .pt2")
+    parser.add_argument("--holdout", type=float, default=None,
+                        help="share of each class kept aside for ACC (default 0.2; 0 with "
+                             "--test-dir)")
+    defense = parser.add_mutually_exclusive_group()
+    defense.add_argument("--defense", default="nft", help="nft (default), ft, ftsam, ibau, anp, "
+                         "awm, rnp, fp, nad, mcr")
+    defense.add_argument("--compare", help="comma-separated defenses run on the same split")
+    parser.add_argument("--set", action="append", default=[], metavar="defense.KEY=VALUE",
+                        help="defense option (defense.KEY: every defense run that has KEY; "
+                             "NAME.KEY: that one), e.g. defense.epochs=20 or nft.augmentation=cutmix")
+    parser.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--no-progress", action="store_true")
     return parser.parse_args(argv)
 
 
-# -- inputs -------------------------------------------------------------------------------------
-def class_folders(root: Path, num_classes: int,
-                  known: dict[str, int] | None = None) -> list[tuple[int, str]]:
-    """(label, folder name) per class folder of ``root``; with ``known`` (the clean folder's
-    name -> label) every folder must be one of those names."""
-    from tasks.image.datasets.common import list_subdirs
-
-    if not root.is_dir():
-        raise PurifyInputError(f"{root} is not a folder")
-    names = list_subdirs(root)
-    if not names:
-        raise PurifyInputError(f"{root} has no class sub-folders: put the images of class k "
-                               f"under {root}/k/ (or one named folder per class)")
-    if known is not None:
-        unknown = sorted(set(names) - set(known))
-        if unknown:
-            raise PurifyInputError(f"{root}: folder(s) {unknown[:5]} are not class folders of "
-                                   f"--clean-dir")
-        return [(known[n], n) for n in names]
-    if all(n.isdigit() for n in names):
-        pairs = [(int(n), n) for n in names]
-    else:
-        pairs = list(enumerate(sorted(names)))
-    bad = [n for label, n in pairs if not 0 <= label < num_classes]
-    if bad:
-        raise PurifyInputError(f"{root}: class folder(s) {bad} do not map to a class index in "
-                               f"0..{num_classes - 1} (--num-classes {num_classes})")
-    return pairs
-
-
-def read_folder(root: Path, num_classes: int, image_size: int | None,
-                known: dict[str, int] | None = None, labelled: bool = True) -> TensorData:
-    """Images of ``root`` as float [0, 1] tensors; labels from class folders (-1 if flat)."""
-    from tasks.image.datasets.common import ImageDecodeError, decode_images, list_images
-
-    paths, labels = [], []
-    if labelled or any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
-        for label, name in class_folders(root, num_classes, known):
-            files = list_images(root / name)
-            paths += [root / name / f for f in files]
-            labels += [label] * len(files)
-    else:
-        paths = [root / f for f in list_images(root)]
-        labels = [-1] * len(paths)
-    if not paths:
-        raise PurifyInputError(f"no images found under {root}")
-    try:
-        images = decode_images(paths, image_size)
-    except (ImageDecodeError, ValueError, OSError) as exc:
-        raise PurifyInputError(f"{root}: {exc}") from None
-    return TensorData(images.float().div_(255.0), torch.tensor(labels, dtype=torch.long))
-
-
-def holdout_split(targets: torch.Tensor, share: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Class-balanced (train, held-out) indices: ``share`` of every class held out (at least
-    one image of a class with two or more when ``share`` > 0)."""
-    from core.seeding import make_generator
-
-    generator = make_generator(seed)
-    train, held = [], []
-    for c in torch.unique(targets).tolist():
-        members = torch.nonzero(targets == c).flatten()
-        members = members[torch.randperm(len(members), generator=generator)]
-        k = round(share * len(members))
-        if share > 0 and len(members) >= 2:
-            k = min(max(k, 1), len(members) - 1)
-        held.append(members[:k])
-        train.append(members[k:])
-    return torch.sort(torch.cat(train)).values, torch.sort(torch.cat(held)).values
-
-
-def load_weights(args: argparse.Namespace, model: torch.nn.Module) -> None:
-    if args.torchscript is not None:
-        if not args.torchscript.is_file():
-            raise PurifyInputError(f"--torchscript {args.torchscript} not found")
-        try:
-            scripted = torch.jit.load(str(args.torchscript), map_location="cpu")
-        except Exception as exc:
-            raise PurifyInputError(f"{args.torchscript} is not a TorchScript archive: "
-                                   f"{str(exc).splitlines()[0]}") from None
-        state = scripted.state_dict()
-        where = args.torchscript
-    else:
-        state = load_state_dict(args.weights)       # refuses code-executing pickles
-        where = args.weights
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise PurifyInputError(
-            f"{where} does not fit --arch {args.arch} with {args.num_classes} classes: "
-            f"{len(result.missing_keys)} missing key(s) {result.missing_keys[:3]}, "
-            f"{len(result.unexpected_keys)} unexpected {result.unexpected_keys[:3]}")
-
-
-def nft_options(items: list[str]) -> dict:
+def defense_options(items: list[str], names: list[str]) -> dict[str, dict]:
+    """``--set`` items -> {defense: {key: value}}; values are YAML scalars/lists."""
     import yaml
 
-    options = {}
+    options: dict[str, dict] = {name: {} for name in names}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or not key.startswith("nft.") or len(key) <= 4:
-            raise PurifyInputError(f"--set expects nft.KEY=VALUE, got {item!r}")
-        options[key[4:]] = yaml.safe_load(raw)
+        scope, dot, option = key.partition(".")
+        if not sep or not dot or not option:
+            raise PractitionerInputError(f"--set expects defense.KEY=VALUE (or NAME.KEY=VALUE, "
+                                         f"e.g. nft.KEY=VALUE), got {item!r}")
+        if scope != "defense" and scope not in names:
+            raise PractitionerInputError(f"--set {item!r}: {scope!r} is not a defense of this "
+                                         f"run ({', '.join(names)}); use defense.{option}")
+        value = yaml.safe_load(raw)
+        targets = [scope]
+        if scope == "defense":   # every defense that has the option; none: let them all refuse
+            targets = [n for n in names if option in _config_fields(n)] or names
+        for name in targets:
+            options[name][option] = value
     return options
 
 
-# -- the command --------------------------------------------------------------------------------
-def purify(args: argparse.Namespace) -> dict:
+def _config_fields(name: str) -> set[str]:
+    import dataclasses
     import importlib
 
-    importlib.import_module("tasks")   # registers the image task
-    from core.defenses.nft import NFT
-    from core.registry import MODELS
-    from tasks.image.adapter import ImageDataOptions, ImageTask
+    importlib.import_module("core.defenses")
+    from core.registry import DEFENSES
 
+    return {f.name for f in dataclasses.fields(DEFENSES.get(name).Config)}
+
+
+def _outputs(out: Path, names: list[str], compared: bool) -> dict[str, Path]:
+    if not compared:
+        return {names[0]: out}
+    return {name: out.with_name(f"{out.stem}.{name}{out.suffix}") for name in names}
+
+
+def _markdown(report: dict) -> str:
+    before = report["before"]
+    lines = ["# Purification report", "", f"Command: `{report['command']}`", "",
+             f"Model: `{report['arch']}`, {report['num_classes']} classes, input "
+             f"{'×'.join(map(str, report['image_shape']))}, normalize mean "
+             f"{report['normalize']['mean']} std {report['normalize']['std']}", "",
+             f"Data: {report['data']['clean_images']} clean images for the defenses; ACC on "
+             f"{report['data']['eval_split']}; ASR on {report['data']['trigger_images']} "
+             f"triggered images (target {report['data']['target']})", "",
+             "| defense | status | ACC % | ASR % | defense wall s | output |",
+             "|---|---|---|---|---|---|",
+             f"| (input) | | {before.get('clean_acc', '–')} | {before.get('asr', '–')} | | |"]
+    for r in report["results"]:
+        after = r.get("after", {})
+        out = report["outputs"].get(r["defense"], {}).get("path", "")
+        lines.append(f"| {r['defense']} | {r['status']} | {after.get('clean_acc', '–')} | "
+                     f"{after.get('asr', '–')} | {r.get('wall_time_s', '–')} | {out} |")
+    for r in report["results"]:
+        if r.get("reason"):
+            lines.append(f"\n{r['defense']}: {r['reason']}")
+    lines += ["", "Inputs: " + "; ".join(f"{k} {v}" for k, v in report["inputs"].items()),
+              "", "Versions: " + ", ".join(f"{k} {v}" for k, v in report["versions"].items()),
+              "", f"Device {report['device']}, total wall time {report['wall_time_s']} s; "
+              f"each defense's config is in the JSON report."]
+    return "\n".join(lines) + "\n"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def run(args: argparse.Namespace, command: str) -> tuple[int, dict]:
+    from benchmarks import practitioner_data as data
+    from benchmarks import practitioner_models as models
+    from benchmarks.practitioner import compare
+
+    start = time.perf_counter()
+    names = [n.strip() for n in (args.compare or args.defense).split(",") if n.strip()]
+    if len(set(names)) != len(names):
+        raise PractitionerInputError(f"--compare names a defense twice: {names}")
     if args.num_classes < 2:
-        raise PurifyInputError("--num-classes must be at least 2")
-    if not 0.0 <= args.holdout < 1.0:
-        raise PurifyInputError(f"--holdout must lie in [0, 1), got {args.holdout}")
-    if args.out.suffix != ".safetensors":
-        raise PurifyInputError(f"--out must end in .safetensors, got {args.out}")
+        raise PractitionerInputError("--num-classes must be at least 2")
+    if args.out.suffix not in OUTPUT_SUFFIXES:
+        raise PractitionerInputError(f"--out must end in one of {', '.join(OUTPUT_SUFFIXES)}, "
+                                     f"got {args.out}")
+    holdout = args.holdout if args.holdout is not None else (0.0 if args.test_dir else 0.2)
+    if not 0.0 <= holdout < 1.0:
+        raise PractitionerInputError(f"--holdout must lie in [0, 1), got {holdout}")
     if args.image_size is not None and args.image_size < 8:
-        raise PurifyInputError("--image-size must be at least 8")
+        raise PractitionerInputError("--image-size must be at least 8")
     if not 0 <= args.target < args.num_classes:
-        raise PurifyInputError(f"--target {args.target} is not a class of {args.num_classes}")
-    options = nft_options(args.set)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    factory = MODELS.get(args.arch, namespace="image")
+        raise PractitionerInputError(f"--target {args.target} is not a class of "
+                                     f"{args.num_classes}")
+    options = defense_options(args.set, names)
+    mean_std = data.parse_normalize(args.normalize)
+    weights_path = args.weights or args.torchscript
+    if args.arch is None:
+        if weights_path.suffix == ".pt2":
+            raise PractitionerInputError(models.EXPORT_WITHOUT_ARCH)
+        raise PractitionerInputError("--arch is required (torchvision:NAME, timm:NAME, a zoo "
+                                     "name or module:function)")
 
-    if not args.clean_dir.is_dir():
-        raise PurifyInputError(f"--clean-dir {args.clean_dir} is not a folder")
-    classes = {name: label for label, name in class_folders(args.clean_dir, args.num_classes)}
-    data = read_folder(args.clean_dir, args.num_classes, args.image_size, classes)
-    size = int(data.inputs.shape[-1])
-    if data.inputs.shape[-2] != size:
-        raise PurifyInputError(f"images are {data.inputs.shape[-1]}×{data.inputs.shape[-2]}, "
-                               f"not square: pass --image-size")
-    model = factory(num_classes=args.num_classes, in_channels=3, image_size=size)
-    load_weights(args, model)
-    model = model.to(device).eval()
+    classes = {name: label for label, name in data.class_folders(args.clean_dir,
+                                                                 args.num_classes)}
+    paths, labels = data.image_paths(args.clean_dir, args.num_classes, classes)
+    if len(paths) < 2 * args.num_classes:
+        raise PractitionerInputError(
+            f"--clean-dir has {len(paths)} images; at least 2 per class are needed "
+            f"(2 × {args.num_classes} classes = {2 * args.num_classes})")
+    weights = models.read_weights(weights_path, torchscript=args.torchscript is not None)
+    size = args.image_size
+    if size is None and weights.example_inputs:
+        size = int(weights.example_inputs[0].shape[-1])
+    if size is None:
+        width, height = data.first_image_size(paths[0])
+        size = width if width == height else None
+    model = models.build_model(args.arch, args.num_classes, size or 224,
+                               models.parse_arch_kwargs(args.arch_kwargs))
+    models.fit_weights(model, weights, args.arch, args.num_classes, size or 224, weights_path)
 
-    train_idx, held_idx = holdout_split(data.targets, args.holdout, args.seed)
-    clean, held = data.subset(train_idx), data.subset(held_idx)
-    adapter = ImageTask()
-    adapter.num_classes = args.num_classes
-    adapter.options = ImageDataOptions(image_size=size, flip=not args.no_flip)
-    adapter.dataset = "image_folder"
-    if "batch_size" not in options and len(clean) < NFT_DEFAULT_BATCH:
-        options["batch_size"] = len(clean)
-        print(f"note: {len(clean)} clean images for NFT, fewer than a batch of "
-              f"{NFT_DEFAULT_BATCH}; using batch_size={len(clean)}", file=sys.stderr)
-    defense = NFT.from_options({"progress": not args.no_progress, **options})
-
-    trigger = None
+    clean = data.read_images(paths, labels, args.image_size, args.resize, "clean images")
+    test = trigger = None
+    inputs = {"weights": f"{weights_path} {data.file_sha256(weights_path)}",
+              "clean_dir": f"{args.clean_dir} ({len(paths)} images) "
+                           f"{data.folder_sha256(args.clean_dir, paths)}"}
+    image_size = int(clean.inputs.shape[-1])
+    if args.test_dir is not None:
+        t_paths, t_labels = data.image_paths(args.test_dir, args.num_classes, classes)
+        test = data.read_images(t_paths, t_labels, image_size, args.resize, "test images")
+        inputs["test_dir"] = (f"{args.test_dir} ({len(t_paths)} images) "
+                              f"{data.folder_sha256(args.test_dir, t_paths)}")
     if args.trigger_dir is not None:
-        if not args.trigger_dir.is_dir():
-            raise PurifyInputError(f"--trigger-dir {args.trigger_dir} is not a folder")
-        trigger = read_folder(args.trigger_dir, args.num_classes, size, classes, labelled=False)
-        if tuple(trigger.inputs.shape[1:]) != tuple(data.inputs.shape[1:]):
-            raise PurifyInputError(f"trigger images are {tuple(trigger.inputs.shape[1:])}, clean "
-                                   f"ones {tuple(data.inputs.shape[1:])}: pass --image-size")
-        trigger = trigger.subset(torch.nonzero(trigger.targets != args.target).flatten())
+        g_paths, g_labels = data.image_paths(args.trigger_dir, args.num_classes, classes,
+                                             labelled=False)
+        trig = data.read_images(g_paths, g_labels, image_size, args.resize, "triggered images")
+        keep = torch.nonzero(trig.targets != args.target).flatten()
+        trigger = trig.inputs[keep]
+        inputs["trigger_dir"] = (f"{args.trigger_dir} ({len(g_paths)} images) "
+                                 f"{data.folder_sha256(args.trigger_dir, g_paths)}")
 
-    def scores(net: torch.nn.Module) -> dict:
-        from core.classification import percent, predict
+    purified, report = compare(
+        model, clean.inputs, clean.targets, names, mean_std, options=options,
+        num_classes=args.num_classes, trigger_images=trigger, target=args.target,
+        test_images=None if test is None else test.inputs,
+        test_labels=None if test is None else test.targets, holdout=holdout,
+        flip=not args.no_flip, seed=args.seed, device=args.device,
+        progress=not args.no_progress)
+    outputs = _outputs(args.out, names, args.compare is not None)
+    mean, std = (t.view(1, -1, 1, 1) for t in mean_std)
+    example = (clean.inputs[:2] - mean) / std
+    report = {"command": command, "arch": args.arch,
+              "arch_kwargs": models.parse_arch_kwargs(args.arch_kwargs),
+              "weights_format": weights.format, "inputs": inputs, **report, "outputs": {}}
+    for entry in report["results"]:
+        name = entry["defense"]
+        if name not in purified:
+            continue
+        path = models.write_model(purified[name], weights, outputs[name], example, {
+            "arch": args.arch, "num_classes": args.num_classes, "defense": name,
+            "source": str(weights_path), "before": report["before"], "after": entry["after"]})
+        report["outputs"][name] = {"path": str(path), "sha256": data.file_sha256(path)}
+    report["wall_time_s"] = round(time.perf_counter() - start, 3)
+    stem = args.out.with_suffix("")
+    json_path, md_path = Path(f"{stem}.report.json"), Path(f"{stem}.report.md")
+    _write_text(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    _write_text(md_path, _markdown(report))
+    report["report"] = {"json": str(json_path), "markdown": str(md_path)}
+    failed = any(r["status"] != "done" for r in report["results"])
+    return (1 if failed else 0), report
 
-        out = {}
-        if len(held):
-            out["clean_acc"] = adapter.evaluate(net, held, None, device)["clean_acc"]
-        if trigger is not None and len(trigger):
-            out["asr"] = percent(predict(net, trigger.inputs, device) == args.target)
-        return out
 
-    before = scores(model)
-    result = defense.purify(model, adapter, clean, device, args.seed)
-    after = scores(result.model)
-    save_model(result.model, args.out, metadata={
-        "arch": args.arch, "num_classes": args.num_classes, "image_size": size,
-        "source": str(args.weights or args.torchscript), "defense": defense.describe(),
-        "clean_images": len(clean), "holdout_images": len(held), "before": before,
-        "after": after})
-    return {"out": str(args.out), "clean_images": len(clean), "holdout_images": len(held),
-            "trigger_images": 0 if trigger is None else len(trigger), "before": before,
-            "after": after, "defense_s": round(result.wall_time_s, 3), "device": str(device)}
+def _print_table(report: dict) -> None:
+    before = report["before"]
+    fmt = lambda m, k: f"{m[k]:7.2f}" if k in m else "      –"   # noqa: E731
+    data = report["data"]
+    print(f"{data['clean_images']} clean images for the defenses; ACC on {data['eval_split']}; "
+          f"ASR on {data['trigger_images']} triggered images (target {data['target']})")
+    print(f"{'defense':>10} {'ACC %':>7} {'ASR %':>7} {'wall s':>8}  status / output")
+    print(f"{'(input)':>10} {fmt(before, 'clean_acc')} {fmt(before, 'asr')} {'':>8}")
+    for r in report["results"]:
+        after = r.get("after", {})
+        wall = f"{r['wall_time_s']:8.1f}" if "wall_time_s" in r else f"{'–':>8}"
+        where = report["outputs"].get(r["defense"], {}).get("path") or \
+            f"{r['status']}: {r.get('reason', '')}"
+        print(f"{r['defense']:>10} {fmt(after, 'clean_acc')} {fmt(after, 'asr')} {wall}  {where}")
+    print(f"report: {report['report']['json']}, {report['report']['markdown']}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python benchmarks/purify.py") -> int:
     args = parse_args(argv)
+    command = " ".join([prog, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    from core.registry import UnknownNameError
+
     try:
-        summary = purify(args)
-    except (PurifyInputError, UnsafeCheckpointError, ConfigError, ValueError, KeyError,
-            FileNotFoundError) as exc:
+        code, report = run(args, command)
+    except (PractitionerInputError, UnsafeCheckpointError, ConfigError, UnknownNameError,
+            FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"held-out clean images: {summary['holdout_images']}, NFT on {summary['clean_images']}"
-          f", triggered images: {summary['trigger_images']}, NFT {summary['defense_s']:.1f} s on "
-          f"{summary['device']}")
-    for metric in sorted(set(summary["before"]) | set(summary["after"])):
-        print(f"{metric:>9}: before {summary['before'].get(metric, float('nan')):6.2f} %   "
-              f"after {summary['after'].get(metric, float('nan')):6.2f} %")
-    if not summary["before"]:
-        print("(no held-out part and no --trigger-dir: nothing measured)")
-    print(f"purified model written to {summary['out']}")
-    print(json.dumps(summary))
-    return 0
+    _print_table(report)
+    print(json.dumps(report, default=str))
+    return code
 
 
 if __name__ == "__main__":
