@@ -111,18 +111,14 @@ def test_aggregate_of_a_folder_without_records_is_an_input_error(tmp_path, capsy
     assert "no records/ folder" in capsys.readouterr().err
 
 
-def test_shipped_reference_files_are_labelled_as_unchecked_quotes():
+def test_shipped_reference_tables_are_the_paper_transcription():
     tables = {t.file: t for t in load_references()}
-    assert set(tables) == {"paper_table6_runtime.yaml", "paper_nlg_mt.yaml"}
-    for table in tables.values():
-        assert table.checked_against_paper is False
-        assert table.source == "as quoted in the project's issue, not checked against the paper"
-    runtime = {e.defense: e.value for e in tables["paper_table6_runtime.yaml"].entries}
+    assert len(tables) == 24 and all(f.startswith("paper/") for f in tables)
+    assert all(t.checked_against_paper for t in tables.values())
+    runtime = {e.defense: e.value for e in tables["paper/main_table5_runtime.csv"].entries}
     assert runtime == {"nft": 28.4, "anp": 118.1, "ibau": 92.5, "awm": 112.5, "ftsam": 98.7,
                        "rnp": 102.6}
-    nlg = {(e.stage, e.metric): e.value for e in tables["paper_nlg_mt.yaml"].entries}
-    assert nlg == {("before", "at"): 99.2, ("after", "at"): 3.0, ("before", "ct"): 27.0,
-                   ("after", "ct"): 26.6}
+    assert {e.stage for e in tables["paper/main_table5_runtime.csv"].entries} == {"timings_s"}
 
 
 def test_paper_numbers_appear_beside_ours(tmp_path):
@@ -132,11 +128,16 @@ def test_paper_numbers_appear_beside_ours(tmp_path):
                      make_record("badnets", "nft", seed, {"asr": 99.0}, {"asr": 1.0}, secs,
                                  task="image", dataset="cifar10", model="preact_resnet18"))
     result = aggregate(run)
-    (ref,) = result.refs
-    assert ref["paper"] == 28.4 and ref["ours"] == pytest.approx(25.0)
+    refs = {(r["table"], r["entry"].stage, r["entry"].metric): r for r in result.refs}
+    runtime = refs[("5", "timings_s", "defense")]
+    assert runtime["paper"] == 28.4 and runtime["ours"] == pytest.approx(25.0)
+    # Table 1's BadNets rows (before: no defense; after: NFT) stand beside our cell
+    assert refs[("1", "before", "asr")]["paper"] == 100.0
+    assert refs[("1", "after", "asr")]["paper"] == 1.74
+    assert refs[("1", "after", "asr")]["ours"] == pytest.approx(1.0)
     assert "## Beside the paper" in result.markdown
-    assert "| 6 | cifar10 | preact_resnet18 | any | nft | defense s | 28.40 | 25.00 |" in result.markdown
-    assert "not checked against the paper" in (run / "tables/reference.csv").read_text()
+    assert "| 5 | cifar10 | any | any | nft | defense s | 28.40 | 25.00 |" in result.markdown
+    assert "transcribed from the main paper" in (run / "tables/reference.csv").read_text()
     # an entry that names the attack becomes a "(paper)" column of the cells table
     refdir = tmp_path / "ref"
     refdir.mkdir()
@@ -151,7 +152,8 @@ def test_paper_numbers_appear_beside_ours(tmp_path):
 
 
 def test_reference_matching_and_strict_keys(tmp_path):
-    (entry,) = [e for t in load_references() for e in t.entries if e.defense == "ibau"]
+    (entry,) = [e for t in load_references() for e in t.entries
+                if e.defense == "ibau" and e.stage == "timings_s"]
     key = {"task": "image", "dataset": "cifar10", "model": "preact_resnet18", "attack": "x"}
     assert matches(entry, {**key, "defense": "I-BAU"}) and norm("FT-SAM") == "ftsam"
     assert not matches(entry, {**key, "defense": "anp"})
