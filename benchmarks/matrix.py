@@ -80,7 +80,7 @@ def record_path(out: Path, preset: Preset, attack: str, defense: str, seed: int)
 #: models cached earlier stay valid
 _LATER_TRAIN_OPTIONS = ("optimizer", "grad_clip", "warmup_steps", "nesterov", "norm_lr_scale",
                         "triangle", "triangle_peak", "label_smoothing", "lookahead_every",
-                        "lookahead_decay")
+                        "lookahead_decay", "cpu_bf16")
 
 
 def train_cache_key(config: TrainConfig) -> dict:

@@ -61,6 +61,8 @@ class TrainConfig:
     lookahead_decay: float = 0.95 ** 5   # the EMA decay, reached by a cubic ramp from 0
     amp: bool = False            # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False  # 4-D inputs in channels_last memory format (CUDA)
+    cpu_bf16: bool = False       # on a CPU too: bfloat16 autocast + channels_last (about 2-3x
+    #                              faster on CPUs with AVX-512 BF16; the CPU quick preset sets it)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -159,7 +161,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
     device = torch.device(device)
     augmentation = augmentation or adapter.train_augmentation()
     model.to(device)
-    use_cl = config.channels_last and device.type == "cuda"
+    on_cpu = device.type == "cpu" and config.cpu_bf16
+    use_cl = (config.channels_last and device.type == "cuda") or on_cpu
     if use_cl:
         model.to(memory_format=torch.channels_last)
     data = data.to(device)
@@ -173,7 +176,7 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
     optimizer = build_optimizer(params, config, model)
     scheduler = build_scheduler(optimizer, config, len(steps))
     lookahead = Lookahead(model, config, len(steps)) if config.lookahead_every else None
-    amp = config.amp and device.type == "cuda"
+    amp = (config.amp and device.type == "cuda") or on_cpu
     losses = torch.zeros(len(steps), device=device)
     bind_augmentation(augmentation, model, lambda x, y: adapter.loss(model, x, y))
     model.train()
@@ -201,6 +204,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
             losses[step] = loss.detach()
     if lookahead is not None:
         lookahead.finish()
+    if use_cl:   # hand the model back in the default layout (safetensors wants contiguous)
+        model.to(memory_format=torch.contiguous_format)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     model.eval()

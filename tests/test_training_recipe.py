@@ -109,3 +109,22 @@ def test_bad_recipe_options_are_refused():
         TrainConfig(label_smoothing=1.0)
     with pytest.raises(ValueError, match="triangle"):
         TrainConfig(triangle_peak=1.0)
+
+
+def test_cpu_bf16_trains_in_autocast_and_hands_back_a_contiguous_model():
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 8, 8)
+    data = TensorData(x, (x.mean((1, 2, 3)) > 0.5).long())
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))
+    seen = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    adapter = Toy()
+    adapter.num_classes = 3
+    fit(model, adapter, data, TrainConfig(epochs=1, batch_size=32, cpu_bf16=True,
+                                          progress=False), "cpu")
+    assert seen and all(d == torch.bfloat16 for d in seen)
+    assert all(p.is_contiguous() for p in model.parameters())
+    seen.clear()
+    fit(model, adapter, data, TrainConfig(epochs=1, batch_size=32, progress=False), "cpu")
+    assert seen and all(d == torch.float32 for d in seen)
