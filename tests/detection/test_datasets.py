@@ -87,7 +87,7 @@ def write_voc(root: Path, year: str, splits: dict[str, list[str]]) -> None:
 
 @pytest.mark.parametrize("year,splits", [("2007", ("trainval", "test")), ("2012", ("train", "val"))])
 def test_voc_layouts(tmp_path, year, splits):
-    write_voc(tmp_path / "voc", year, {splits[0]: ["000001", "000002"], splits[1]: ["000003"]})
+    write_voc(tmp_path / f"voc{year}", year, {splits[0]: ["000001", "000002"], splits[1]: ["000003"]})
     train, test = SPECS["voc07" if year == "2007" else "voc12"].load(tmp_path, 30)
     assert len(train) == 2 and len(test) == 1 and train.categories == voc.CATEGORIES
     ann = train.annotations[0]
@@ -103,13 +103,13 @@ def test_voc_layouts(tmp_path, year, splits):
 def test_voc_missing_split_and_unknown_category(tmp_path):
     with pytest.raises(DatasetMissingError, match="VOC2007.*data_scripts/voc.py --data-root"):
         SPECS["voc07"].load(tmp_path, 30)
-    write_voc(tmp_path / "voc", "2012", {"train": ["a"]})
+    write_voc(tmp_path / "voc2012", "2012", {"train": ["a"]})
     with pytest.raises(DatasetMissingError, match="val.txt"):
         SPECS["voc12"].load(tmp_path, 30)
-    xml = tmp_path / "voc" / "VOCdevkit" / "VOC2012" / "Annotations" / "a.xml"
+    xml = tmp_path / "voc2012" / "VOCdevkit" / "VOC2012" / "Annotations" / "a.xml"
     xml.write_text(xml.read_text().replace("person", "persn"))
     with pytest.raises(ValueError, match="persn"):
-        voc.read_split(tmp_path / "voc", "2012", "train", 30, "CMD")
+        voc.read_split(tmp_path / "voc2012", "2012", "train", 30, "CMD")
 
 
 @pytest.fixture(scope="module")

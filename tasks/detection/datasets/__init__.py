@@ -35,9 +35,9 @@ class DetectionDataset:
 
 
 SPECS = {
-    "voc07": DetectionDataset("voc07", "voc", "python data_scripts/voc.py --data-root DIR --year 2007",
+    "voc07": DetectionDataset("voc07", "voc2007", "python data_scripts/voc.py --data-root DIR --year 2007",
                               "2007"),
-    "voc12": DetectionDataset("voc12", "voc", "python data_scripts/voc.py --data-root DIR --year 2012",
+    "voc12": DetectionDataset("voc12", "voc2012", "python data_scripts/voc.py --data-root DIR --year 2012",
                               "2012"),
     "coco": DetectionDataset("coco", "coco", "python data_scripts/coco.py --data-root DIR"),
     "composed": DetectionDataset(
