@@ -26,6 +26,7 @@ CELL_KEYS = ("task", "dataset", "model", "attack", "defense")
 GROUP_KEYS = ("task", "dataset", "model", "defense")
 TIME_KEYS = ("defense", "attack_train", "eval")
 DEFAULT_HIGHER = {"clean_acc": True, "asr": False, "lcr": True}
+DEFAULT_PRIMARY = "clean_acc"      # records written before they carried ``primary_metric``
 
 
 @dataclass
@@ -58,6 +59,12 @@ class CellStats:
     values: dict[str, Stat]                       # "before.asr", "timings_s.defense", …
     higher_is_better: dict[str, bool] = field(default_factory=dict)
     hardware: str = ""
+    primary_metric: str = DEFAULT_PRIMARY    # the task's headline clean metric (mAP, BLEU, ACC)
+
+    def attack_metrics(self) -> list[str]:
+        """Metrics of this cell where lower is better (ASR and the like), in record order."""
+        names = [n.split(".", 1)[1] for n in self.values if n.startswith("before.")]
+        return [n for n in names if self.higher_is_better.get(n) is False]
 
     def mean(self, name: str) -> float | None:
         stat = self.values.get(name)
@@ -104,8 +111,10 @@ def aggregate_records(records: list[dict]) -> list[CellStats]:
         higher = dict(DEFAULT_HIGHER)
         for r in rs:
             higher.update(r.get("higher_is_better", {}))
+        primary = next((r["primary_metric"] for r in rs if r.get("primary_metric")),
+                       DEFAULT_PRIMARY)
         cells.append(CellStats(dict(zip(CELL_KEYS, key)), [r.get("seed") for r in rs], values,
-                               higher, "; ".join(sorted({_hardware(r) for r in rs}))))
+                               higher, "; ".join(sorted({_hardware(r) for r in rs})), primary))
     return cells
 
 
@@ -150,8 +159,13 @@ def runtime_rows(cells: list[CellStats], tables: list[ReferenceTable]) -> list[d
         paper = next((e.value for t in tables for e in t.entries
                       if e.attack is None and f"{e.stage}.{e.metric}" == "timings_s.defense"
                       and matches(e, group)), None)
+        primary = members[0].primary_metric
+        after = [c.mean(f"after.{primary}") for c in members]
+        after = [a for a in after if a is not None]
         rows.append({**dict(zip(GROUP_KEYS, key)), "attacks": [c.key["attack"] for c in members],
                      "records": total, "mean": mean, "std": spread, "paper": paper,
+                     "primary_metric": primary,
+                     "primary_after": statistics.fmean(after) if after else None,
                      "hardware": "; ".join(sorted({c.hardware for c in members}))})
     return rows
 
@@ -228,24 +242,27 @@ def render_markdown(cells: list[CellStats], drops: list[dict], refs: list[dict],
         head = [*GROUP_KEYS, "attacks", *(f"{m} drop" for m in metrics)]
         lines += ["", "## Avg. drop", "",
                   "Mean over attacks of (before − after) of the per-cell means, per defense: "
-                  "a positive ASR drop is a removed backdoor, a positive clean_acc drop is lost "
-                  "accuracy.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                  "a positive ASR drop is a removed backdoor, a positive drop of the clean metric "
+                  "(accuracy, mAP, BLEU) is lost clean performance.", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for d in drops:
             lines.append("| " + " | ".join([d[k] for k in GROUP_KEYS] + [str(len(d["attacks"]))]
                                            + [_num(d["drop"].get(m)) for m in metrics]) + " |")
     runtimes = runtime_rows(cells, tables)
     if runtimes:
-        head = [*GROUP_KEYS, "attacks", "records", "defense s", "defense s (paper)", "hardware"]
+        head = [*GROUP_KEYS, "attacks", "records", "defense s", "defense s (paper)",
+                "primary metric", "after", "hardware"]
         lines += ["", "## Runtime", "",
                   "Wall time of the defense alone, as in paper Table 6: the mean over every "
                   "record of every attack (± the std of the per-attack means). The paper's "
-                  "figure, where we keep one, is from other hardware.", "",
+                  "figure, where we keep one, is from other hardware. Beside it, the task's "
+                  "primary clean metric after the defense (mean over attacks).", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for r in runtimes:
             spread = "" if r["std"] is None else f" ± {r['std']:.2f}"
             lines.append("| " + " | ".join([r[k] for k in GROUP_KEYS] + [
                 str(len(r["attacks"])), str(r["records"]), f"{r['mean']:.2f}{spread}",
-                _num(r["paper"]), r["hardware"]]) + " |")
+                _num(r["paper"]), r["primary_metric"], _num(r["primary_after"]),
+                r["hardware"]]) + " |")
     if refs:
         head = ["table", "dataset", "model", "attack", "defense", "metric", "paper", "ours",
                 "our cells", "paper hardware", "our hardware", "source"]

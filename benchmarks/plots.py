@@ -4,7 +4,8 @@
   NFT's records keep in ``diagnostics``;
 * ``tsne_plot``: t-SNE of penultimate features before and after purification (paper Fig. 1),
   from features + labels (the runner saves them with ``save_features: N``);
-* ``metric_bars``: clean accuracy and ASR per attack, before and after each defense.
+* ``metric_bars``: the task's primary metric (accuracy, mAP, BLEU, …) and its attack metrics
+  (those where lower is better: ASR, …) per attack, before and after each defense.
 
     python benchmarks/run.py plot RUN_DIR [--out DIR]      (default DIR = RUN_DIR/plots)
 
@@ -116,13 +117,23 @@ def tsne_plot(before: np.ndarray, after: np.ndarray, labels: Sequence[int], path
     return path
 
 
-def metric_bars(cells: Sequence, path: Path, metrics: Sequence[str] = ("clean_acc", "asr"),
+def bar_metrics(cells: Sequence) -> list[str]:
+    """The primary metric of the cells' task, then its attack metrics (lower is better)."""
+    names = [cells[0].primary_metric]
+    for cell in cells:
+        names += [m for m in cell.attack_metrics() if m not in names]
+    return names
+
+
+def metric_bars(cells: Sequence, path: Path, metrics: Sequence[str] | None = None,
                 title: str = "") -> Path:
     """Grouped bars per attack: the backdoored model ("no defense") and each defense after,
-    mean ± std over seeds. ``cells`` are ``benchmarks.aggregate.CellStats``."""
+    mean ± std over seeds. ``cells`` are ``benchmarks.aggregate.CellStats``; ``metrics``
+    default to ``bar_metrics(cells)``."""
     plt = _pyplot()
     if not cells:
         raise ValueError("no cells to plot")
+    metrics = list(metrics) if metrics else bar_metrics(cells)
     attacks = list(dict.fromkeys(c.key["attack"] for c in cells))
     defenses = list(dict.fromkeys(c.key["defense"] for c in cells))
     series = ["no defense", *defenses]

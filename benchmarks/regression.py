@@ -7,7 +7,9 @@
 ``tables/cells.csv``), or such a CSV written by ``aggregate``. Tolerances come from the
 preset's ``regression`` block, then ``--tolerance stage.metric=VALUE`` flags; a number is
 absolute (metric units: percentage points, seconds), ``"N%"`` is relative to the baseline value.
-Only metrics with a tolerance are checked. A metric is worse when it moves against its
+Only metrics with a tolerance are checked; the metric name ``primary`` means each cell's task's
+``primary_metric`` (the default tolerances: ``after.primary`` 1 point, ``after.asr`` 2 points,
+so image accuracy, detection mAP and text BLEU are all checked). A metric is worse when it moves against its
 direction (``higher_is_better`` in the records; times: lower is better) by more than its
 tolerance. A baseline cell with no finished record in this run counts as a regression.
 With ``--fail-on-regression`` the exit code is ``EXIT_REGRESSION`` (3) when anything regressed.
@@ -24,7 +26,9 @@ from .presets import check_tolerances, parse_tolerance, set_dotted
 from .summary import load_records
 
 EXIT_REGRESSION = 3
-DEFAULT_TOLERANCES = {"after": {"clean_acc": 1.0, "asr": 2.0}}
+#: ``primary`` stands for each cell's own ``primary_metric`` (clean_acc, mAP, BLEU, …)
+PRIMARY = "primary"
+DEFAULT_TOLERANCES = {"after": {PRIMARY: 1.0, "asr": 2.0}}
 
 Key = tuple[str, ...]
 
@@ -130,6 +134,8 @@ def compare(cells: list[CellStats], baseline: dict[Key, dict[str, float]],
         report.cells += 1
         for stage, metrics in tolerances.items():
             for metric, tol in metrics.items():
+                if metric == PRIMARY:
+                    metric = cell.primary_metric
                 name = f"{stage}.{metric}"
                 base, now = base_values.get(name), cell.mean(name)
                 if base is None or now is None:

@@ -79,3 +79,20 @@ def test_a_smoke_run_with_saved_features_plots_everything(tmp_path):
     assert main(["plot", str(out)]) == 0
     names = sorted(p.name.split("-")[0] for p in (out / "plots").glob("*.png"))
     assert names == ["bars", "masks", "tsne"]
+
+
+def test_bars_show_each_tasks_primary_and_attack_metrics():
+    from benchmarks.aggregate import aggregate_records
+    from benchmarks.plots import bar_metrics
+    from test_aggregate import make_record
+
+    text = make_record("trigger_word", "nft", 0, {"clean_bleu": 60.0, "asr": 100.0,
+                                                  "attack_bleu": 90.0},
+                       {"clean_bleu": 55.0, "asr": 1.0, "attack_bleu": 5.0}, task="text")
+    text["primary_metric"] = "clean_bleu"
+    text["higher_is_better"] = {"clean_bleu": True, "asr": False, "attack_bleu": False}
+    image = make_record("blend", "nft", 0, {"clean_acc": 90.0, "asr": 99.0, "lcr": 1.0},
+                        {"clean_acc": 85.0, "asr": 1.0, "lcr": 90.0})
+    by_task = {c.key["task"]: c for c in aggregate_records([text, image])}
+    assert bar_metrics([by_task["text"]]) == ["clean_bleu", "asr", "attack_bleu"]
+    assert bar_metrics([by_task["synthetic"]]) == ["clean_acc", "asr"]

@@ -70,8 +70,28 @@ def test_directions_relative_tolerances_and_missing_cells(tmp_path):
     assert not report.failed and report.new_cells == [key]
 
 
+def test_default_tolerances_check_each_tasks_primary_metric(tmp_path):
+    """``after.primary`` is BLEU for a text cell and accuracy for an image cell."""
+    from benchmarks.aggregate import aggregate_records
+    from test_aggregate import make_record
+
+    text = make_record("trigger_word", "nft", 0, {"clean_bleu": 60.0, "asr": 100.0},
+                       {"clean_bleu": 55.0, "asr": 1.0}, task="text", model="transformer_tiny")
+    text["primary_metric"] = "clean_bleu"
+    text["higher_is_better"] = {"clean_bleu": True, "asr": False}
+    image = make_record("blend", "nft", 0, {"clean_acc": 90.0, "asr": 99.0},
+                        {"clean_acc": 85.0, "asr": 1.0})          # no primary_metric: clean_acc
+    cells = aggregate_records([text, image])
+    assert [c.primary_metric for c in cells] == ["clean_acc", "clean_bleu"]
+    base = {tuple(c.key.values()): {"after.clean_bleu": 60.0, "after.clean_acc": 90.0,
+                                    "after.asr": 1.0} for c in cells}
+    report = compare(cells, base, tolerances_from(None, []))
+    assert sorted(f.metric for f in report.regressions) == ["after.clean_acc", "after.clean_bleu"]
+    assert report.checked == 4
+
+
 def test_tolerance_parsing():
-    assert tolerances_from(None, []) == {"after": {"clean_acc": 1.0, "asr": 2.0}}
+    assert tolerances_from(None, []) == {"after": {"primary": 1.0, "asr": 2.0}}
     merged = tolerances_from({"after": {"asr": 3.0}}, ["timings_s.defense=25%", "after.asr=1"])
     assert merged == {"after": {"asr": 1}, "timings_s": {"defense": "25%"}}
     with pytest.raises(ConfigError, match="unknown stage"):
