@@ -32,13 +32,25 @@ def test_duplicate_registration_is_an_error():
         reg.register("a", 2)
 
 
-def test_import_core_pulls_in_no_task_or_optional_package():
-    code = ("import sys, core; core.DEFENSES.names();"
-            "bad = [m for m in ('tasks', 'transformers', 'timm', 'fairseq', 'mmdet', 'open3d', "
-            "'sacrebleu', 'av', 'yaml', 'matplotlib') if m in sys.modules]; print(bad)")
+_HEAVY = ("tasks", "transformers", "timm", "fairseq", "mmdet", "open3d", "sacrebleu", "av", "yaml",
+          "matplotlib")
+
+
+def _modules_after_loading_every_defense(plant: str = "") -> list[str]:
+    """Import core, resolve every (lazy) defense entry, and list the heavy modules loaded."""
+    code = ("import sys, core; " + plant +
+            "[core.DEFENSES.get(n) for n in core.DEFENSES.names()]; "
+            f"print([m for m in {_HEAVY!r} if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "[]"
+    return eval(out.stdout.strip())
+
+
+def test_import_core_and_every_defense_pulls_in_no_task_or_optional_package():
+    assert _modules_after_loading_every_defense() == []
+    # the check sees what a lazy entry imports (a defense importing yaml would be caught)
+    planted = "core.DEFENSES.register_lazy('planted', 'yaml:safe_load'); "
+    assert _modules_after_loading_every_defense(planted) == ["yaml"]
 
 
 @dataclass(frozen=True)
