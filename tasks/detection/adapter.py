@@ -107,6 +107,7 @@ class DetectionTask(TaskAdapter):
         self.options = DetectionDataOptions()
         self.categories: list[str] = []
         self.train_targets: torch.Tensor | None = None
+        self.test_annotations: list[dict] = []   # boxes/labels of the test images (figures)
 
     # -- data ---------------------------------------------------------------------------------
     def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
@@ -133,6 +134,7 @@ class DetectionTask(TaskAdapter):
         self.options, self.categories = opts, list(train_set.categories)
         self.num_classes = len(self.categories)
         self.train_targets = train_y[train_idx]
+        self.test_annotations = [test_set.annotations[i] for i in test_idx.tolist()]
         info = {"kind": opts.kind, "categories": self.categories,
                 "train_size": len(train_idx), "clean_size": len(clean_idx),
                 "test_size": len(test_idx), "image_size": opts.image_size,
