@@ -19,6 +19,7 @@ unpickling code; a TorchScript archive (deprecated: ``torch.jit`` warns in torch
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -37,13 +38,12 @@ from core.checkpoint import UnsafeCheckpointError, load_state_dict, save_state_d
 
 #: architectures tried when weights do not fit ``--arch``, to suggest one that does
 TORCHVISION_CANDIDATES = (
-    "resnet18", "resnet34", "resnet50", "resnet101", "wide_resnet50_2", "resnext50_32x4d",
+    "resnet18", "resnet34", "resnet50", "wide_resnet50_2", "resnext50_32x4d",
     "vgg11", "vgg11_bn", "vgg16", "vgg16_bn", "vgg19_bn", "mobilenet_v2", "mobilenet_v3_small",
-    "mobilenet_v3_large", "efficientnet_b0", "efficientnet_b1", "densenet121", "convnext_tiny",
-    "regnet_y_400mf", "shufflenet_v2_x1_0", "squeezenet1_1", "alexnet", "vit_b_16")
+    "mobilenet_v3_large", "efficientnet_b0", "densenet121", "convnext_tiny",
+    "shufflenet_v2_x1_0", "squeezenet1_1", "alexnet", "vit_b_16")
 TIMM_CANDIDATES = ("resnet18", "resnet34", "resnet50", "efficientnet_b0", "mobilenetv3_small_100",
-                   "vit_tiny_patch16_224", "vit_small_patch16_224", "deit_tiny_patch16_224",
-                   "convnext_atto", "regnet_y_400mf")
+                   "vit_tiny_patch16_224", "vit_small_patch16_224", "convnext_atto")
 DEPRECATED_TORCHSCRIPT = (
     "note: --torchscript reads the model with torch.jit.load, which torch 2.11 deprecates; "
     "export it with torch.export.export(model, (example,)) + torch.export.save(ep, 'model.pt2') "
@@ -283,51 +283,61 @@ def _mismatch(model_shapes: dict, state_shapes: dict) -> tuple[list[str], list[s
     return missing, unexpected, wrong
 
 
-def suggest_arch(state_shapes: dict[str, tuple[int, ...]], num_classes: int,
-                 image_size: int) -> list[str]:
-    """Known architectures (zoo, torchvision, timm) whose state_dict has exactly these keys and
-    shapes, as ``--arch`` values (with ``--num-classes M`` when only the class count differs)."""
+PROBE_CLASSES = 7   # candidates are built once with this many classes; its head keys show it
+
+
+def _candidate_builders(image_size: int) -> dict[str, Any]:
     import torchvision
 
     importlib.import_module("tasks.image")
     from core.registry import MODELS
 
-    builders: list[tuple[str, Any]] = []
+    builders: dict[str, Any] = {}
     for name in MODELS.names("image"):
-        builders.append((name, lambda n, name=name: MODELS.get(name, namespace="image")(
-            num_classes=n, in_channels=3, image_size=image_size)))
+        builders[name] = lambda n, name=name: MODELS.get(name, namespace="image")(
+            num_classes=n, in_channels=3, image_size=image_size)
     for name in TORCHVISION_CANDIDATES:
-        builders.append((f"torchvision:{name}", lambda n, name=name:
-                         torchvision.models.get_model(name, weights=None, num_classes=n)))
+        builders[f"torchvision:{name}"] = lambda n, name=name: torchvision.models.get_model(
+            name, weights=None, num_classes=n)
     try:
         import timm
         for name in TIMM_CANDIDATES:
-            builders.append((f"timm:{name}", lambda n, name=name:
-                             timm.create_model(name, pretrained=False, num_classes=n)))
+            builders[f"timm:{name}"] = lambda n, name=name: timm.create_model(
+                name, pretrained=False, num_classes=n)
     except ImportError:
         pass
+    return builders
+
+
+@functools.lru_cache(maxsize=None)
+def _candidate_shapes(arch: str, num_classes: int, image_size: int
+                      ) -> dict[str, tuple[int, ...]] | None:
+    """State_dict shapes of a candidate built on the meta device (no memory, no init cost)."""
+    try:
+        with torch.device("meta"):
+            return _shapes(_candidate_builders(image_size)[arch](num_classes))
+    except Exception:  # noqa: BLE001 - a candidate that cannot be built here is skipped
+        return None
+
+
+def suggest_arch(state_shapes: dict[str, tuple[int, ...]], num_classes: int,
+                 image_size: int) -> list[str]:
+    """Known architectures (zoo, torchvision, timm) whose state_dict has exactly these keys and
+    shapes, as ``--arch`` values (with ``--num-classes M`` when the class count differs)."""
     fits = []
-    for arch, build in builders:
-        try:
-            with torch.device("meta"):
-                shapes = _shapes(build(num_classes))
-        except Exception:  # noqa: BLE001 - a candidate that cannot be built here is skipped
+    for arch in _candidate_builders(image_size):
+        probe = _candidate_shapes(arch, PROBE_CLASSES, image_size)
+        if probe is None or set(probe) != set(state_shapes):
             continue
-        missing, unexpected, wrong = _mismatch(shapes, state_shapes)
-        if missing or unexpected:
+        heads = {k for k, shape in probe.items() if shape and shape[0] == PROBE_CLASSES}
+        if any(probe[k] != state_shapes[k] for k in set(probe) - heads):
             continue
-        if not wrong:
-            fits.append(arch)
+        counts = {state_shapes[k][0] for k in heads}
+        if len(counts) != 1:
             continue
-        counts = {state_shapes[k][0] for k in wrong if shapes[k] and shapes[k][0] == num_classes}
-        if len(counts) == 1 and len(wrong) == sum(1 for k in wrong if shapes[k][0] == num_classes):
-            other = counts.pop()
-            try:
-                with torch.device("meta"):
-                    if not any(_mismatch(_shapes(build(other)), state_shapes)):
-                        fits.append(f"{arch} --num-classes {other}")
-            except Exception:  # noqa: BLE001
-                continue
+        classes = counts.pop()
+        if _candidate_shapes(arch, classes, image_size) == state_shapes:
+            fits.append(arch if classes == num_classes else f"{arch} --num-classes {classes}")
     return fits
 
 
