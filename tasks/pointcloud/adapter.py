@@ -6,13 +6,15 @@ data first. The paper does not state its clean-set size for point clouds; the de
 5 % of the training set (ModelNet10: 200 shapes, 20 per class; 1 % would be 4 per class, under
 one NFT batch). ``train_per_class`` / ``test_per_class`` take seeded class-balanced subsets.
 
-Baselines that search one additive perturbation of the input tensor (I-BAU, AWM) are refused:
-``perturbable_inputs`` is False. Such a δ is indexed by point slot, and a point cloud is an
-unordered set: slot i holds an unrelated point in every shape (and after every resampling), so a
-"universal" δ is noise on random points rather than a trigger estimate. A permutation-invariant
-version (a perturbation field δ(x) over space) is possible but would be a new defense, not I-BAU
-or AWM. Every other baseline works on point clouds unchanged (FT, FP, ANP, RNP, NAD, FT-SAM, MCR,
-ABL, CBD): they touch weights, masks or features only.
+Baselines that search one universal additive perturbation of the input tensor (I-BAU, AWM)
+are refused, through the declared capability ``continuous_inputs = False``. The coordinates are
+continuous, but such a δ is indexed by point *slot*, and a point cloud is an unordered set: slot i
+holds an unrelated point in every shape (and after every resampling), so a "universal" δ is noise
+on random points rather than a trigger estimate. (Core words the refusal as "inputs are not
+continuous"; the reason is point order.) A permutation-invariant version (a perturbation field
+δ(x) over space) is possible but would be a new defense, not I-BAU or AWM. Every other baseline
+works on point clouds unchanged (FT, FP, ANP, RNP, NAD, FT-SAM, MCR, ABL, CBD): they touch
+weights, masks or features only.
 """
 from __future__ import annotations
 
@@ -94,6 +96,9 @@ def _index_hash(index: torch.Tensor) -> str:
 class PointCloudTask(ClassificationAdapter):
     name = "pointcloud"
     default_nft_augmentation = "point_mix"
+    #: an additive δ over point slots means nothing for unordered point sets (module docstring):
+    #: I-BAU and AWM refuse point clouds
+    continuous_inputs = False
 
     def __init__(self) -> None:
         super().__init__()
@@ -157,7 +162,3 @@ class PointCloudTask(ClassificationAdapter):
     def train_augmentation(self) -> Augmentation:
         return ScaleTranslateJitter()
 
-    def perturbable_inputs(self, data: TensorData) -> bool:
-        """False: an additive δ over point slots means nothing for unordered point sets (module
-        docstring), so I-BAU and AWM refuse point clouds."""
-        return False

@@ -112,7 +112,10 @@ def _read_folders(folder: Path, layout: str, num_points: int, max_per_class: int
                     verts, faces = read_off(path)
                     points = sample_surface(verts, faces, num_points,
                                             np.random.default_rng(index))
-            except (BadShapeError, OSError, UnicodeDecodeError) as exc:
+            except BadShapeError as exc:
+                bad.append(str(exc))
+                continue
+            except (OSError, UnicodeDecodeError) as exc:
                 bad.append(f"{path}: {exc}")
                 continue
             clouds.append(fixed_count(points, num_points, seed=index))
