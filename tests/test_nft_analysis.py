@@ -25,3 +25,19 @@ def test_analysis_of_a_smoke_cell(tmp_path):
     for row in result["masks"]:
         assert 0.0 <= row["top_mask"] <= 1.0 and -1.0 <= row["spearman"] <= 1.0
     assert "Oracle pruning" in (out / "units-blend.md").read_text()
+
+
+def test_clean_size_grows_the_clean_set_from_untouched_training_images(tmp_path):
+    from benchmarks.nft_clean_size import main as size_main
+
+    run = tmp_path / "run"
+    assert main(["--preset", "smoke", "--out", str(run), *FAST]) == 0
+    out = tmp_path / "sizes"
+    assert size_main(["--run", str(run), "--attack", "blend", "--sizes", "0.01,0.2",
+                      "--iterations", "3", "--set", "batch_size=16", "--out", str(out)]) == 0
+    result = json.loads((out / "clean-size-blend.json").read_text())
+    record = json.loads(next((run / "records").rglob("seed0.json")).read_text())
+    small, big = result["rows"]
+    assert small["clean_images"] == record["data"]["clean_size"]
+    assert big["clean_images"] > small["clean_images"]
+    assert result["nft_options"]["iterations"] == 3 and result["git"]["commit"]
