@@ -47,9 +47,10 @@ class CleanLabelVideoConfig(AttackConfig):
     pgd_step_size: float = 2.0 / 255.0
     pgd_batch_size: int = 32
     surrogate_model: str = "cnn_lstm_small"
-    surrogate_epochs: int = 10
+    surrogate_epochs: int = 20
     surrogate_batch_size: int = 32
-    surrogate_lr: float = 0.05
+    surrogate_optimizer: str = "adam"   # CNN+LSTM from scratch: SGD 0.05 did not learn in 10 epochs
+    surrogate_lr: float = 0.002
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -100,7 +101,8 @@ class CleanLabelVideo(Attack):
         def learn_surrogate(model: nn.Module) -> None:
             fit(model, adapter, train, TrainConfig(
                 epochs=cfg.surrogate_epochs, batch_size=min(cfg.surrogate_batch_size, len(train)),
-                lr=cfg.surrogate_lr, progress=True), device, seed)
+                lr=cfg.surrogate_lr, optimizer=cfg.surrogate_optimizer, weight_decay=0.0,
+                progress=True), device, seed)
 
         surrogate = self.cached_module(surrogate, "surrogate", key, learn_surrogate)
         self.set_surrogate(surrogate, adapter, device)

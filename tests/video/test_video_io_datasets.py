@@ -10,14 +10,8 @@ import torch
 
 from tasks.video.datasets import DecodeSettings, MissingSplitError, hmdb51, ucf101
 from tasks.video.io import ShortVideoError, VideoDecodeError, decode_clip, write_video
+from video_layouts import REAL, make_hmdb, make_ucf, numbered_frames
 
-REAL = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "video"
-
-
-def numbered_frames(count: int, size: int = 32) -> np.ndarray:
-    """Frame k is flat grey at level 5·k (so a decoded frame says which one it was)."""
-    levels = (np.arange(count) * 5).clip(0, 255).astype(np.uint8)
-    return np.broadcast_to(levels[:, None, None, None], (count, size, size, 3)).copy()
 
 
 def frame_index(clip: torch.Tensor) -> list[int]:
@@ -65,26 +59,6 @@ def test_real_clips_decode(name, frames):
     assert padded == 0
     _, padded = decode_clip(path, num_frames=-(-frames // 5) + 1, size=16, step=5)
     assert padded == 1
-
-
-def make_ucf(root: Path, folder: str = "ucf101") -> Path:
-    base = root / folder
-    classes = ["ApplyEyeMakeup", "Biking"]
-    lists = base / "ucfTrainTestlist"
-    lists.mkdir(parents=True)
-    (lists / "classInd.txt").write_text("1 ApplyEyeMakeup\n2 Biking\n")
-    train, test = [], []
-    for label, name in enumerate(classes):
-        for group in (1, 2, 8):
-            rel = f"{name}/v_{name}_g{group:02d}_c01.avi"
-            (base / "UCF-101" / name).mkdir(parents=True, exist_ok=True)
-            frames = numbered_frames(20, 24)
-            frames[..., label] = 255                   # class 0 red-ish, class 1 green-ish
-            write_video(base / "UCF-101" / rel, frames)
-            (test if group <= 7 and group == 1 else train).append((rel, label))
-    (lists / "trainlist01.txt").write_text("".join(f"{r} {y + 1}\n" for r, y in train))
-    (lists / "testlist01.txt").write_text("".join(f"{r}\n" for r, _ in test))
-    return base
 
 
 def test_ucf_split_parsing(tmp_path):
@@ -139,21 +113,6 @@ def test_corrupt_video_raise_or_skip_and_count(tmp_path):
     raw = ucf101.load(tmp_path, DecodeSettings(2, 16, on_error="skip"))
     assert len(raw.skipped) == 1 and "v_Biking_g08_c01.avi" in raw.skipped[0]
     assert len(raw.train_y) == 3
-
-
-def make_hmdb(root: Path) -> None:
-    base = root / "hmdb51"
-    splits = base / "testTrainMulti_7030_splits"
-    splits.mkdir(parents=True)
-    for label, name in enumerate(["wave", "clap"]):
-        lines = []
-        for k, tag in enumerate((1, 1, 2, 0)):
-            video = f"{name}_{k}.avi"
-            (base / "videos" / name).mkdir(parents=True, exist_ok=True)
-            write_video(base / "videos" / name / video, numbered_frames(10, 16))
-            lines.append(f"{video} {tag} \n")
-        (splits / f"{name}_test_split1.txt").write_text("".join(lines))
-        (splits / f"{name}_test_split2.txt").write_text("")
 
 
 def test_hmdb_split_parsing_and_loader(tmp_path):
