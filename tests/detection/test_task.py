@@ -90,3 +90,37 @@ def test_smoke_preset_runs_in_seconds(tmp_path):
     assert attack["trigger_resolved"] and 0 < attack["poison_rate_measured"] < 1
     assert attack["top_k"] == 8 and attack["threshold"] == 0.75
     assert record["poisoned_count"] == attack["relabelled"]
+
+
+def test_detection_presets_validate_and_every_baseline_is_supported(tmp_path):
+    from benchmarks.matrix import MatrixRunner
+    from benchmarks.presets import load_preset
+    from core.registry import DEFENSES
+
+    for name in ("detection_smoke", "detection_quick"):
+        text = (load_preset.__globals__["PRESET_DIR"] / f"{name}.yaml").read_text()
+        assert "# hardware:" in text and "# expected:" in text and "# runs:" in text, name
+        preset = load_preset(name)
+        MatrixRunner(preset, tmp_path / name, None, progress=False).validate()
+    adapter = TASKS.get("detection")()
+    quick = load_preset("detection_quick")
+    for defense in quick.defenses:
+        built = DEFENSES.get(defense).from_options(quick.defense_options.get(defense))
+        assert built.supports(adapter) is None, defense
+    # FT-SAM with its default label smoothing refuses multi-hot targets, with the reason
+    assert "single_label" in DEFENSES.get("ftsam")().supports(adapter)
+
+
+def test_appearing_alias_and_figure(tmp_path):
+    from tasks.detection.figure import draw
+
+    adapter, splits = _adapter_and_splits(clean_size=20)
+    attack = adapter.build_attack("clean_image_appearing", {"trigger": ["automobile", "truck"],
+                                                            "target": "stop"}, splits)
+    assert attack.config.mode == "appearing" and attack.name == "clean_image_appearing"
+    rows = torch.nonzero(attack.eval_selection(splits.test.targets)).flatten()[:2]
+    scores = torch.rand(len(rows), len(CATS))
+    path = draw(splits.test.inputs[rows], [adapter.test_annotations[i]["boxes"] for i in rows],
+                [adapter.test_annotations[i]["labels"] for i in rows], scores, 1 - scores,
+                CATS, attack.target_index, 8, 0.75, "test", tmp_path / "fig.png")
+    assert path.stat().st_size > 1000

@@ -201,3 +201,19 @@ class CleanImageBackdoor(Attack):
         self.stats = {"trigger_images": int(holds.sum()), "relabelled": len(indices),
                       "poison_rate_measured": float(holds.float().mean())}
         return PoisonResult(TensorData(train.inputs, labels), indices, dict(self.stats))
+
+
+@dataclass(frozen=True)
+class CleanImageAppearingConfig(CleanImageConfig):
+    """The same attack with ``mode`` "appearing" by default (Chen et al.'s COCO example:
+    {person, car, traffic light} → add truck)."""
+
+    mode: Literal["disappearing", "appearing"] = "appearing"
+
+
+@ATTACKS.register("clean_image_appearing", namespace="detection")
+class CleanImageAppearing(CleanImageBackdoor):
+    """``clean_image`` in appearing mode, under its own name so one matrix can hold both."""
+
+    name = "clean_image_appearing"
+    Config = CleanImageAppearingConfig
