@@ -208,3 +208,17 @@ def test_size_checks():
         build_meta("small_cnn", image_size=4)
     with pytest.raises(ValueError):
         build_meta("efficientnet_b0", image_size=16)
+
+
+def test_torchvision_resnet18_is_torchvision_s_model_as_is():
+    import torchvision
+
+    from core.registry import MODELS
+
+    ours = MODELS.get("torchvision_resnet18")(num_classes=10, image_size=32)
+    ref = torchvision.models.resnet18(num_classes=10)
+    assert type(ours) is type(ref)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == \
+        {k: v.shape for k, v in ref.state_dict().items()}
+    assert isinstance(ours.maxpool, torch.nn.MaxPool2d) and ours.conv1.kernel_size == (7, 7)
+    assert ours.eval()(torch.rand(2, 3, 32, 32)).shape == (2, 10)

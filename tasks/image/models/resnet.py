@@ -48,3 +48,17 @@ def resnet34(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) 
 def resnet50(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """ResNet-50 (Bottleneck [3, 4, 6, 3]); an ImageNet-scale model."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, image_size)
+
+
+@MODELS.register("torchvision_resnet18")
+def torchvision_resnet18(num_classes: int = 10, in_channels: int = 3,
+                         image_size: int = 32) -> nn.Module:
+    """``torchvision.models.resnet18(num_classes=...)`` exactly as torchvision builds it, at any
+    size: ImageNet stem (7×7 stride-2 conv + 3×3 max-pool) even at 32 px, where the first
+    residual stage sees 8×8 maps (about 37 M multiply-adds per 32×32 image instead of the CIFAR
+    stem's 556 M): the model practitioners hold (issue 17's second architecture)."""
+    model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False)
+        nn.init.kaiming_normal_(model.conv1.weight, mode="fan_out", nonlinearity="relu")
+    return model
