@@ -2,10 +2,12 @@
 set, in-memory ``synthetic`` clips).
 
 Clips are decoded once (one frame in ``frame_step``, ``num_frames`` frames of ``frame_size``²,
-cached) and kept as uint8 tensors (N, T, 3, H, W) on the device; they become float in [0, 1] per
-batch, in the training augmentation (``clip_crop_flip``) or in the model (which accepts both).
-``storage: float32`` keeps them as float instead (4× the memory): needed by I-BAU and AWM, which
-add a perturbation to the stored inputs and refuse uint8 ones (``perturbable_inputs``).
+cached) and kept as uint8 tensors (N, T, 3, H, W) on the device; ``TensorData.transform``
+(``clip_to_unit``) turns each batch into float in [0, 1] when a loop reads it, so training, NFT,
+the defenses (I-BAU and AWM perturb those float batches) and evaluation see float clips while
+storage stays 8-bit. Attacks poison the stored uint8 clips (rounded to 8 bits, as a video file
+would be). ``storage: float32`` keeps float clips instead (4× the memory). The models also
+accept uint8 clips directly.
 
 Splits (design §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
 held out from the official training split before anything else; ``train_per_class`` /
@@ -94,6 +96,11 @@ def _index_hash(index: torch.Tensor) -> str:
     return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
 
 
+def clip_to_unit(clips: torch.Tensor) -> torch.Tensor:
+    """uint8 clips → float32 in [0, 1] (the per-batch ``TensorData`` transform)."""
+    return clips.float().div(255.0) if clips.dtype == torch.uint8 else clips
+
+
 def static_clips(clips: torch.Tensor) -> torch.Tensor:
     """Every frame replaced by the clip's middle frame (what a single frame shows)."""
     middle = clips[:, clips.shape[1] // 2]
@@ -128,11 +135,12 @@ class VideoTask(ClassificationAdapter):
         test_index = _per_class(raw.test_y, torch.arange(len(raw.test_y)), opts.test_per_class,
                                 num_classes, None)
         store = (lambda x: x.float().div_(255.0)) if opts.storage == "float32" else (lambda x: x)
+        transform = clip_to_unit if opts.storage == "uint8" else None
         self.num_classes, self.options, self.dataset = num_classes, opts, dataset
         return Splits(
-            train=TensorData(store(raw.train_x[train_index]), raw.train_y[train_index]),
-            test=TensorData(store(raw.test_x[test_index]), raw.test_y[test_index]),
-            clean=TensorData(store(raw.train_x[held]), raw.train_y[held]),
+            train=TensorData(store(raw.train_x[train_index]), raw.train_y[train_index], transform),
+            test=TensorData(store(raw.test_x[test_index]), raw.test_y[test_index], transform),
+            clean=TensorData(store(raw.train_x[held]), raw.train_y[held], transform),
             num_classes=num_classes,
             info={"classes": list(raw.classes), "clip_shape": list(raw.train_x.shape[1:]),
                   "train_size": len(train_index), "test_size": len(test_index),
@@ -147,7 +155,7 @@ class VideoTask(ClassificationAdapter):
         try:
             model.eval()
             with torch.no_grad():
-                out = model(splits.train.inputs[:2].cpu())
+                out = model(splits.train.input_example(2).cpu())
         except Exception as exc:
             raise ValueError(f"model {name!r} cannot take clips of shape {shape}: "
                              f"{type(exc).__name__}: {exc}") from None

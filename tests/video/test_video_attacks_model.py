@@ -174,13 +174,16 @@ def test_static_clips_and_synthetic_set():
 
 def test_adapter_splits_and_io_capabilities():
     adapter, splits = smoke_adapter_splits()
-    assert splits.train.inputs.dtype == torch.uint8
+    assert splits.train.inputs.dtype == torch.uint8               # stored 8-bit …
+    x, _ = splits.train.batch(torch.tensor([0, 1]))                # … read as float in [0, 1]
+    assert x.dtype == torch.float32 and torch.equal(x, splits.train.inputs[:2].float() / 255)
     assert (torch.bincount(splits.clean.targets) == 4).all()
-    assert not adapter.perturbable_inputs(splits.train)          # uint8: I-BAU/AWM refuse
+    assert adapter.perturbable_inputs(splits.train)                # I-BAU/AWM perturb the floats
     as_float = adapter.load_splits("synthetic", None, {"frame_size": 16, "num_frames": 4,
                                                        "synthetic_classes": 3,
                                                        "clean_per_class": 4,
                                                        "storage": "float32"}, seed=0)
+    assert as_float.train.inputs.dtype == torch.float32 and as_float.train.transform is None
     assert adapter.perturbable_inputs(as_float.train) and adapter.input_bounds() == (0.0, 1.0)
     assert adapter.options.storage == "float32"
 

@@ -194,4 +194,4 @@ class CleanLabelVideo(Attack):
         idx = indices.to(inputs.device)
         erased = like(self.perturb(inputs[idx], generator), inputs)
         inputs[idx] = self.apply_trigger(erased)
-        return PoisonResult(TensorData(inputs, train.targets.clone()), indices)
+        return PoisonResult(TensorData(inputs, train.targets.clone(), train.transform), indices)
