@@ -28,7 +28,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from benchmarks.practitioner_data import holdout_split, parse_normalize
-from benchmarks.practitioner_models import Normalized, PractitionerInputError
+from benchmarks.practitioner_models import PractitionerInputError
+from benchmarks.practitioner_output import Normalized
 from core.data import TensorData
 
 __all__ = ["purify", "compare", "PractitionerInputError", "DEFAULT_BATCH"]
@@ -91,6 +92,13 @@ def versions() -> dict[str, str]:
     return out
 
 
+def post_training_defenses() -> list[str]:
+    importlib.import_module("core.defenses")
+    from core.registry import DEFENSES
+
+    return [n for n in DEFENSES.names() if not DEFENSES.get(n).training_time]
+
+
 def _defense(name: str, options: dict[str, Any], clean_size: int, progress: bool):
     """The configured defense ``name``; a small clean set lowers the batch size to fit it."""
     import dataclasses
@@ -103,7 +111,7 @@ def _defense(name: str, options: dict[str, Any], clean_size: int, progress: bool
         raise PractitionerInputError(
             f"{name} is a training-time defense: it retrains on the poisoned training set, "
             f"which a practitioner holding a trained model does not have. Post-training "
-            f"defenses: {', '.join(n for n in DEFENSES.names() if not DEFENSES.get(n).training_time)}")
+            f"defenses: {', '.join(post_training_defenses())}")
     options = {"progress": progress, **options}
     notes = []
     fields = {f.name: f.default for f in dataclasses.fields(cls.Config)}

@@ -1,7 +1,7 @@
 """Inputs of the practitioner path: normalisation, image folders, the held-out split, checksums.
 
 Images are read as float32 in [0, 1] (N, 3, H, W); the model's own normalisation is applied by
-``practitioner_models.Normalized`` around it, never to the data.
+``practitioner_output.Normalized`` around it, never to the data.
 """
 from __future__ import annotations
 

@@ -44,8 +44,9 @@ if __package__ in (None, ""):   # run as a script from a checkout: make the repo
 
 import torch  # noqa: E402
 
-from benchmarks.practitioner_models import (OUTPUT_SUFFIXES, PractitionerInputError,  # noqa: E402
-                                            UnsafeCheckpointError)
+from benchmarks.practitioner_models import PractitionerInputError  # noqa: E402
+from benchmarks.practitioner_output import OUTPUT_SUFFIXES  # noqa: E402
+from core.checkpoint import UnsafeCheckpointError  # noqa: E402
 from core.config import ConfigError  # noqa: E402
 
 PurifyInputError = PractitionerInputError     # the name this module used before
@@ -81,7 +82,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defense.add_argument("--compare", help="comma-separated defenses run on the same split")
     parser.add_argument("--set", action="append", default=[], metavar="defense.KEY=VALUE",
                         help="defense option (defense.KEY: every defense run that has KEY; "
-                             "NAME.KEY: that one), e.g. defense.epochs=20 or nft.augmentation=cutmix")
+                             "NAME.KEY: that one), e.g. defense.epochs=20, nft.augmentation=cutmix")
     parser.add_argument("--no-flip", action="store_true", help="no horizontal flips")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
@@ -164,6 +165,7 @@ def _write_text(path: Path, text: str) -> None:
 def run(args: argparse.Namespace, command: str) -> tuple[int, dict]:
     from benchmarks import practitioner_data as data
     from benchmarks import practitioner_models as models
+    from benchmarks.practitioner_output import write_model
     from benchmarks.practitioner import compare
 
     start = time.perf_counter()
@@ -247,7 +249,7 @@ def run(args: argparse.Namespace, command: str) -> tuple[int, dict]:
         name = entry["defense"]
         if name not in purified:
             continue
-        path = models.write_model(purified[name], weights, outputs[name], example, {
+        path = write_model(purified[name], weights, outputs[name], example, {
             "arch": args.arch, "num_classes": args.num_classes, "defense": name,
             "source": str(weights_path), "before": report["before"], "after": entry["after"]})
         report["outputs"][name] = {"path": str(path), "sha256": data.file_sha256(path)}

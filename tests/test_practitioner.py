@@ -278,7 +278,8 @@ def _extra_class(root):
         for c in range(NUM_CLASSES + 1):
             (folder / str(c)).mkdir(parents=True)
             for i in range(2):
-                PIL.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(folder / str(c) / f"{i}.png")
+                PIL.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(
+                    folder / str(c) / f"{i}.png")
     return folder
 
 
@@ -286,7 +287,7 @@ def _extra_class(root):
     ({"--num-classes": "4"}, ["fc.weight: weights (3, 512), model (4, 512)",
                               "--arch torchvision:resnet18 --num-classes 3"]),
     ({"--arch": "torchvision:resnet34"}, ["missing from the weights",
-                                          "the weights fit: --arch torchvision:resnet18"]),
+                                          "the weights fit: ", "--arch torchvision:resnet18"]),
     ({"--arch": "resnet18"}, ["conv1.weight: weights (64, 3, 7, 7), model (64, 3, 3, 3)",
                               "--arch torchvision:resnet18"]),
     ({"--normalize": "0.5,0.5,0.5"}, ["--normalize got 3 number(s) for 3-channel images"]),

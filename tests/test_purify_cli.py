@@ -1,4 +1,4 @@
-"""benchmarks/purify.py: a practitioner's model + a folder of clean images -> purified safetensors."""
+"""benchmarks/purify.py with a zoo model: a model + a folder of clean images -> purified weights."""
 import json
 
 import numpy as np
