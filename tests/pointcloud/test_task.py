@@ -69,7 +69,17 @@ def test_smoke_preset_end_to_end(tmp_path):
     assert not outcome.errors and len(outcome.written) == 1
     record = json.loads(outcome.written[0].read_text())
     assert record["status"] == "ok" and record["task"] == "pointcloud"
-    assert record["before"]["asr"] > 60 and record["before"]["clean_acc"] > 85
-    assert record["after"]["asr"] < record["before"]["asr"]
+    assert record["before"]["asr"] > 60 and record["before"]["clean_acc"] > 85, record["before"]
+    assert record["after"]["asr"] < record["before"]["asr"], (record["before"], record["after"])
     assert math.isfinite(record["after"]["asr"])
     assert any(name.startswith("sa.1") for name in record["diagnostics"]["masks"])
+
+
+def test_trigger_picture(tmp_path):
+    from tasks.pointcloud.render import render_pair
+    from core.registry import ATTACKS
+
+    clean = torch.rand(100, 3) * 2 - 1
+    attack = ATTACKS.get("pointba_i", namespace="pointcloud").from_options({}, 4)
+    out = render_pair(clean, attack.apply_trigger(clean[None])[0], tmp_path / "t.png", "test")
+    assert out.is_file() and out.stat().st_size > 10_000
