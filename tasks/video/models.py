@@ -9,6 +9,9 @@ tiny CPU model to the paper's ResNet-50 (``cnn_lstm_resnet50``, 2048-d features,
 is downloaded: ``pretrained`` takes a path to local torchvision ResNet weights (safetensors or a
 plain state_dict read with ``weights_only=True``), loaded into the frame CNN only.
 
+On CUDA, gradients through the model in eval mode (I-BAU's and AWM's trigger search, the
+attack's PGD) run the LSTM without cuDNN, whose RNN backward refuses eval mode.
+
 Inputs: clips (N, T, 3, H, W), uint8 in 0..255 (how the datasets keep them: converted per batch
 here) or float in [0, 1]; the ImageNet mean/std normalisation is part of the model.
 
@@ -103,7 +106,15 @@ class CNNLSTM(nn.Module):
     def features(self, clips: torch.Tensor) -> torch.Tensor:
         n, t = clips.shape[:2]
         f = self.cnn(self.frames(clips)).view(n, t, -1)
-        seq, _ = self.lstm(torch.relu(self.norm_in(self.proj_in(f))))
+        h = torch.relu(self.norm_in(self.proj_in(f)))
+        if h.is_cuda and not self.training and torch.is_grad_enabled():
+            # cuDNN's RNN backward refuses eval mode ("cudnn RNN backward can only be called in
+            # training mode"), which I-BAU/AWM/PGD need (gradients through a model in eval
+            # mode): run the LSTM without cuDNN then; same maths, slower kernel
+            with torch.backends.cudnn.flags(enabled=False):
+                seq, _ = self.lstm(h)
+        else:
+            seq, _ = self.lstm(h)
         return self.dropout(torch.relu(self.proj_out(seq[:, -1])))
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
