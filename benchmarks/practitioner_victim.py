@@ -11,7 +11,9 @@ SGD with momentum and a one-cycle learning rate, random crop + flip. The backdoo
 ``--target`` (all-to-one), as in the design notes §5 (poison rate 10 %, target 0).
 
 ``--data`` is CIFAR-10 in image-folder layout (``train/<class>/*.jpg``, ``test/<class>/*.jpg``;
-``../shared/datasets/cifar10-jpg.tar.gz`` unpacked). ``--out`` receives
+``../shared/datasets/cifar10-jpg.tar.gz`` unpacked), or any other folder, where
+``torchvision.datasets.CIFAR10(--data, download=True)`` reads (and on first use downloads) the
+official release. ``--out`` receives
 
 * ``victim.safetensors``: the model's state_dict (what a practitioner would download);
 * ``clean/<class>/``: the first ``--clean-per-class`` test images of every class (the
@@ -53,10 +55,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_split(root: Path, per_class: int | None = None) -> tuple[torch.Tensor, torch.Tensor,
-                                                                 list[Path]]:
+def read_split(root: Path, split: str, per_class: int | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, list[Path] | list[str]]:
+    """uint8 images, labels, and the source files (image-folder layout) or, for the official
+    release read by torchvision, the file names to write them under (``<class>/NNNNN.png``)."""
     from torchvision.io import ImageReadMode, decode_image
 
+    if not (root / split).is_dir():
+        import numpy as np
+        from torchvision.datasets import CIFAR10
+
+        data = CIFAR10(str(root), train=split == "train", download=True)
+        labels = torch.tensor(data.targets)
+        keep = torch.cat([torch.nonzero(labels == c).flatten()[:per_class]
+                          for c in range(len(data.classes))]).sort().values
+        images = torch.from_numpy(np.ascontiguousarray(data.data[keep.numpy()])).permute(0, 3, 1, 2)
+        names = [f"{data.classes[labels[i]]}/{i:05d}.png" for i in keep.tolist()]
+        return images.contiguous(), labels[keep], names
+    root = root / split
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     files, labels = [], []
     for label, name in enumerate(classes):
@@ -111,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     generator = torch.Generator().manual_seed(args.seed)
     start = time.time()
-    train_x, train_y, _ = read_split(args.data / "train", args.train_per_class)
-    test_x, test_y, test_files = read_split(args.data / "test")
+    train_x, train_y, _ = read_split(args.data, "train", args.train_per_class)
+    test_x, test_y, test_files = read_split(args.data, "test")
     candidates = torch.nonzero(train_y != args.target).flatten()
     count = round(args.poison_rate * len(train_y))
     poison = candidates[torch.randperm(len(candidates), generator=generator)[:count]]
@@ -151,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
 
     per_class: dict[int, int] = {}
     for i, (path, label) in enumerate(zip(test_files, test_y.tolist())):
+        path = Path(path)
         seen = per_class.get(label, 0)
         per_class[label] = seen + 1
         if seen < args.clean_per_class:
@@ -164,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, folder / path.name)
+        if path.is_file():                  # image-folder layout: the file as it is
+            shutil.copyfile(path, folder / path.name)
+        else:                               # torchvision's arrays: lossless PNG
+            Image.fromarray(test_x[i].permute(1, 2, 0).numpy()).save(folder / path.name)
     info = {"command": "python " + " ".join(sys.argv), "model": "torchvision.models.resnet18"
             "(num_classes=10)", "normalize": {"mean": CIFAR10_MEAN, "std": CIFAR10_STD},
             "attack": "BadNets 3x3 checkerboard, bottom-right, all-to-one",

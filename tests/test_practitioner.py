@@ -348,3 +348,37 @@ def test_api_refuses_normalised_images_and_tiny_clean_sets(folders):
         purify(model, images[:3], labels[:3], normalize="cifar10", progress=False)
     with pytest.raises(PractitionerInputError, match="2 mean"):
         purify(model, images, labels, normalize=((0.5, 0.5), (0.2, 0.2)), progress=False)
+
+
+def test_victim_script_plants_badnets_and_writes_the_practitioner_folders(tmp_path, monkeypatch):
+    from benchmarks import practitioner_victim as victim
+
+    x = torch.full((2, 3, 8, 8), 7, dtype=torch.uint8)
+    stamped = victim.stamp(x)
+    assert torch.equal(stamped[..., :-3, :], x[..., :-3, :])
+    assert torch.equal(stamped[..., :, :-3], x[..., :, :-3])
+    assert stamped[0, :, -1, -1].tolist() == [255] * 3 and stamped[0, 0, -1, -2] == 0
+
+    class FakeCIFAR10:                 # torchvision's dataset, without the download
+        classes = ["airplane", "automobile", "bird"]
+
+        def __init__(self, root, train, download):
+            rng = np.random.default_rng(int(train))
+            self.targets = [i % 3 for i in range(12 if train else 9)]
+            self.data = np.stack([_image(rng, t) for t in self.targets])
+
+    monkeypatch.setattr("torchvision.datasets.CIFAR10", FakeCIFAR10)
+    out = tmp_path / "victim"
+    assert victim.main(["--data", str(tmp_path / "download"), "--out", str(out), "--epochs", "1",
+                        "--batch-size", "4", "--clean-per-class", "2",
+                        "--test-per-class", "1"]) == 0
+    info = json.loads((out / "victim.json").read_text())
+    assert info["poisoned_images"] == 1 and info["train_images"] == 12
+    state = load_file(str(out / "victim.safetensors"))
+    torchvision.models.resnet18(num_classes=10).load_state_dict(state)
+    assert sorted(p.parent.name for p in (out / "clean").glob("*/*.png")) == \
+        ["airplane"] * 2 + ["automobile"] * 2 + ["bird"] * 2
+    assert len(list((out / "test").glob("*/*.png"))) == 3
+    triggered = sorted((out / "triggered").glob("*.png"))   # the non-target test images
+    assert [p.name.split("_")[0] for p in triggered] == ["automobile", "bird"]
+    assert np.array(PIL.open(triggered[0]))[-1, -1].tolist() == [255, 255, 255]
