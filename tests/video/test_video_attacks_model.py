@@ -204,3 +204,25 @@ def test_smoke_preset_end_to_end(tmp_path):
     # frame_patch is a dirty-label patch: it implants even in two tiny epochs
     rec = json.loads(Path([p for p in outcome.written if "frame_patch" in str(p)][0]).read_text())
     assert rec["before"]["asr"] > 50
+
+
+def test_surrogate_cache_survives_trigger_and_poison_changes(tmp_path):
+    adapter, splits = smoke_adapter_splits()
+    options = {"patch_size": 4, "trigger_steps": 2, "pgd_steps": 1,
+               "surrogate_model": "cnn_lstm_tiny", "surrogate_epochs": 1,
+               "surrogate_batch_size": 16}
+    cls = ATTACKS.get("clean_label_video", namespace="video")
+    first = cls.from_options({**options, "poison_rate": 0.3}, 3)
+    first.artifact_dir = tmp_path
+    first.prepare(splits.train, adapter, torch.device("cpu"), seed=0)
+    second = cls.from_options({**options, "poison_rate": 1.0, "patch_size": 5}, 3)
+    second.artifact_dir = tmp_path
+    second.prepare(splits.train, adapter, torch.device("cpu"), seed=0)
+    assert not first.artifacts["surrogate"]["cache_hit"]
+    assert second.artifacts["surrogate"]["cache_hit"]                 # same surrogate options
+    assert not second.artifacts["trigger"]["cache_hit"]               # a new trigger size
+    assert second.patch.shape == (3, 5, 5)
+    third = cls.from_options({**options, "surrogate_epochs": 2}, 3)
+    third.artifact_dir = tmp_path
+    third.prepare(splits.train, adapter, torch.device("cpu"), seed=0)
+    assert not third.artifacts["surrogate"]["cache_hit"]

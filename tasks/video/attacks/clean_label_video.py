@@ -21,8 +21,12 @@ video file would be.
 """
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -104,11 +108,42 @@ class CleanLabelVideo(Attack):
                 lr=cfg.surrogate_lr, optimizer=cfg.surrogate_optimizer, weight_decay=0.0,
                 progress=True), device, seed)
 
-        surrogate = self.cached_module(surrogate, "surrogate", key, learn_surrogate)
+        surrogate = self.cached_surrogate(surrogate, key, learn_surrogate)
         self.set_surrogate(surrogate, adapter, device)
         holder = self.cached_module(_Patch(cfg.patch_size), "trigger", key,
                                     lambda m: m.patch.copy_(self.learn_trigger(train, seed)))
         self.patch = holder.patch.detach().cpu().clamp(0.0, 1.0)
+
+    SURROGATE_FIELDS = ("target", "surrogate_model", "surrogate_epochs", "surrogate_batch_size",
+                        "surrogate_optimizer", "surrogate_lr")
+
+    def cached_surrogate(self, model: nn.Module, key: dict,
+                         learn: Callable[[nn.Module], None]) -> nn.Module:
+        """``cached_module`` for the surrogate, keyed only by what determines it (the surrogate
+        options, seed and data), so that changing the trigger, PGD or poison rate reuses it."""
+        from core.checkpoint import load_model, save_model
+
+        payload = {"attack": self.name, "part": "surrogate", **key,
+                   **{f: getattr(self.config, f) for f in self.SURROGATE_FIELDS}}
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True, default=str)
+                                .encode()).hexdigest()[:20]
+        if self.artifact_dir is None:
+            start = time.perf_counter()
+            learn(model)
+            self.artifacts["surrogate"] = {"cache_hit": False, "key": digest,
+                                           "wall_time_s": time.perf_counter() - start}
+            return model
+        path = Path(self.artifact_dir) / f"attack-{self.name}-surrogate-{digest}.safetensors"
+        if path.exists():
+            load_model(model, path)
+            self.artifacts["surrogate"] = {"cache_hit": True, "key": digest, "wall_time_s": 0.0}
+            return model
+        start = time.perf_counter()
+        learn(model)
+        wall = time.perf_counter() - start
+        save_model(model, path, metadata={"attack": self.name, "part": "surrogate", "key": payload})
+        self.artifacts["surrogate"] = {"cache_hit": False, "key": digest, "wall_time_s": wall}
+        return model
 
     def set_surrogate(self, model: nn.Module, adapter: Any, device: torch.device | str) -> None:
         """Use ``model`` (trained clean) for the trigger search and PGD; frozen, eval mode."""
