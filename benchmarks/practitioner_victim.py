@@ -138,14 +138,15 @@ def main(argv: list[str] | None = None) -> int:
     model = torchvision.models.resnet18(num_classes=10)
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, weight_decay=5e-4,
                                 nesterov=True)
-    steps = args.epochs * (len(train_y) // args.batch_size)
+    batch_size = min(args.batch_size, len(train_y))
+    steps = args.epochs * (len(train_y) // batch_size)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)
     bar = tqdm(total=steps, desc="training the victim", unit="step")
     for _ in range(args.epochs):
         model.train()
         order = torch.randperm(len(train_y), generator=generator)
-        for i in range(len(train_y) // args.batch_size):
-            rows = order[i * args.batch_size:(i + 1) * args.batch_size]
+        for i in range(len(train_y) // batch_size):
+            rows = order[i * batch_size:(i + 1) * batch_size]
             inputs = normalise(crop_flip(train_x[rows], generator))
             loss = F.cross_entropy(model(inputs), train_y[rows])
             optimizer.zero_grad(set_to_none=True)
