@@ -7,6 +7,12 @@ once before the first step, with ``loss_fn(inputs, targets) -> scalar``. It work
 device (no per-sample Python). Augmentations that mix samples return *soft* targets: one
 probability row per sample, which ``soft_cross_entropy`` consumes.
 
+Optionally an augmentation splits its randomness from its arithmetic: ``draw(n, generator)``
+returns what one call on ``n`` samples would draw (in the same order from ``generator``) and
+``apply(inputs, targets, drawn)`` uses it, so ``__call__`` = ``apply(..., draw(...))``. Loops
+then draw a whole run's randomness before the first step and move it to the device at once
+(``core.loop.Loop``): no host→device copy per step, and the same numbers.
+
 Registered factories take the task adapter plus options: ``factory(adapter, **options)``. Task
 specific ones (image crops, word deletion, point-cloud mixes) register in their task's namespace.
 """
@@ -38,6 +44,12 @@ class Identity:
                  generator: torch.Generator) -> Batch:
         return inputs, targets
 
+    def draw(self, n: int, generator: torch.Generator) -> None:
+        return None
+
+    def apply(self, inputs: torch.Tensor, targets: torch.Tensor, drawn: None) -> Batch:
+        return inputs, targets
+
     def __repr__(self) -> str:
         return "Identity()"
 
@@ -56,6 +68,22 @@ class Compose:
 
     def bind(self, model: Any, loss_fn: Any) -> None:
         bind_augmentation(self.steps, model, loss_fn)
+
+    def __getattr__(self, name: str) -> Any:
+        # draw/apply exist only when every step has them (see the module docstring)
+        if name in ("draw", "apply") and all(
+                callable(getattr(s, "draw", None)) and callable(getattr(s, "apply", None))
+                for s in self.__dict__.get("steps", [None])):
+            return getattr(self, f"_{name}")
+        raise AttributeError(name)
+
+    def _draw(self, n: int, generator: torch.Generator) -> list:
+        return [step.draw(n, generator) for step in self.steps]
+
+    def _apply(self, inputs: torch.Tensor, targets: torch.Tensor, drawn: list) -> Batch:
+        for step, part in zip(self.steps, drawn):
+            inputs, targets = step.apply(inputs, targets, part)
+        return inputs, targets
 
     def __repr__(self) -> str:
         return f"Compose({', '.join(repr(s) for s in self.steps)})"
@@ -105,13 +133,22 @@ class MixUp:
             return 1.0
         return float(np.random.default_rng(derive_seed(generator)).beta(self.alpha, self.alpha))
 
-    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
-                 generator: torch.Generator) -> Batch:
+    def draw(self, n: int, generator: torch.Generator) -> tuple[float, torch.Tensor]:
+        """λ, then the permutation π, from ``generator``."""
         lam = self.sample_lambda(generator)
-        perm = torch.randperm(inputs.shape[0], generator=generator).to(inputs.device)
+        return lam, torch.randperm(n, generator=generator)
+
+    def apply(self, inputs: torch.Tensor, targets: torch.Tensor,
+              drawn: tuple[float, torch.Tensor]) -> Batch:
+        lam, perm = drawn
+        perm = perm.to(inputs.device)
         soft = to_soft(targets, self.num_classes).to(inputs.device)
         mixed = inputs * lam + inputs[perm] * (1.0 - lam)
         return mixed, soft * lam + soft[perm] * (1.0 - lam)
+
+    def __call__(self, inputs: torch.Tensor, targets: torch.Tensor,
+                 generator: torch.Generator) -> Batch:
+        return self.apply(inputs, targets, self.draw(inputs.shape[0], generator))
 
 
 def _mixup(adapter: Any, alpha: float = 1.0) -> MixUp:

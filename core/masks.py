@@ -148,18 +148,12 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
     return _Traced(order=order, followed_by=followed_by)
 
 
-def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool = False,
-                 mask_bias: bool = False, skip_first: bool = True,
-                 exclude: tuple[str, ...] = (),
-                 output_layers: list[str] | tuple[str, ...] | None = None) -> list[MaskedLayer]:
-    """Parametrize ``model`` in place with neuron masks; returns the masked layers in depth order.
-
-    ``example_input`` is one batch the model accepts (a tensor, a tuple of positional
-    arguments, or a dict of keyword arguments). ``output_layers`` names the model's output
-    heads (``TaskAdapter.output_layers``; None: the last Conv/Linear that runs), which are
-    masked only with ``mask_classifier``. Raises ``NoMaskableLayerError`` when nothing can be
-    masked.
-    """
+def select_layers(model: nn.Module, example_input: Any, *, mask_classifier: bool = False,
+                  skip_first: bool = True, exclude: tuple[str, ...] = (),
+                  output_layers: list[str] | tuple[str, ...] | None = None
+                  ) -> list[tuple[str, str, str]]:
+    """``(layer, target, via)`` of every layer to mask, in depth order (see ``inject_masks``);
+    ``via`` is ``"norm"`` (the norm's γ carries the mask) or ``"weight"`` (the weight rows)."""
     traced = trace_layers(model, example_input)
     modules = dict(model.named_modules())
     outputs = set(traced.order[-1:] if output_layers is None else output_layers)
@@ -177,16 +171,35 @@ def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool 
             f"{type(model).__name__} has no maskable layer: NFT masks Conv1d/2d/3d and Linear "
             f"layers (found {len(traced.order)} that run in forward, of which the first is never "
             f"masked and the output layers {sorted(outputs)} only with mask_classifier=True).")
-
-    masked: list[MaskedLayer] = []
-    for depth, name in enumerate(candidates, start=1):
-        layer = modules[name]
+    chosen = []
+    for name in candidates:
         norm_name = traced.followed_by.get(name)
         norm = modules[norm_name] if norm_name else None
-        if norm is not None and _norm_units(norm) == _out_units(layer):
-            target, target_name, via = norm, norm_name, "norm"
+        if norm is not None and _norm_units(norm) == _out_units(modules[name]):
+            chosen.append((name, norm_name, "norm"))
         else:
-            target, target_name, via = layer, name, "weight"
+            chosen.append((name, name, "weight"))
+    return chosen
+
+
+def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool = False,
+                 mask_bias: bool = False, skip_first: bool = True,
+                 exclude: tuple[str, ...] = (),
+                 output_layers: list[str] | tuple[str, ...] | None = None) -> list[MaskedLayer]:
+    """Parametrize ``model`` in place with neuron masks; returns the masked layers in depth order.
+
+    ``example_input`` is one batch the model accepts (a tensor, a tuple of positional
+    arguments, or a dict of keyword arguments). ``output_layers`` names the model's output
+    heads (``TaskAdapter.output_layers``; None: the last Conv/Linear that runs), which are
+    masked only with ``mask_classifier``. Raises ``NoMaskableLayerError`` when nothing can be
+    masked. One mask parameter per layer (ANP, RNP); NFT uses ``inject_flat_masks``.
+    """
+    modules = dict(model.named_modules())
+    masked: list[MaskedLayer] = []
+    for depth, (name, target_name, via) in enumerate(select_layers(
+            model, example_input, mask_classifier=mask_classifier, skip_first=skip_first,
+            exclude=exclude, output_layers=output_layers), start=1):
+        target = modules[target_name]
         weight = target.weight
         param = NeuronMask(weight.shape[0], device=weight.device, dtype=weight.dtype,
                            parameter_order=tuple(target._parameters))
@@ -214,7 +227,7 @@ def fold_masks(model: nn.Module) -> nn.Module:
     orders: dict[nn.Module, tuple[str, ...]] = {}
     for module, tensor_name in list(iter_parametrized(model)):
         for param in module.parametrizations[tensor_name]:
-            if isinstance(param, NeuronMask) and param.parameter_order:
+            if getattr(param, "parameter_order", None):
                 orders.setdefault(module, param.parameter_order)
         parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
     for module, order in orders.items():

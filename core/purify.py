@@ -9,18 +9,18 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .adapter import TaskAdapter
 from .augment import Augmentation, bind_augmentation
 from .data import TensorData
-from .masks import fold_masks, inject_masks, mask_parameters, mask_values
-from .regularizer import ETA_0, mask_l1, resolve_eta_c
-from .schedules import MuSchedule, ScheduleKind, clamp_masks
+from .flat_masks import inject_flat_masks
+from .loop import Loop, batch_indices
+from .regularizer import ETA_0, resolve_eta_c
+from .schedules import MuSchedule, ScheduleKind
 from .seeding import make_generator, seed_everything
 
 
@@ -49,6 +49,11 @@ class NFTConfig:
     mask_first: bool = False          # paper: never; the official code masks the first BN too
     exclude: tuple[str, ...] = ()     # fnmatch patterns of layer names never masked
     check_every: int = 25             # steps between NaN checks (each costs a device sync)
+    # weight-row-masked convolutions scale their output channels instead (same function, no
+    # weight gradient; folded into the weight rows at the end): core/flat_masks.py
+    scale_conv_outputs: bool = True
+    amp: bool = False                 # bfloat16 autocast (CUDA only; ignored on CPU)
+    channels_last: bool = False       # channels_last model and inputs (CUDA only)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -79,18 +84,6 @@ class PurifyResult:
     extra: dict = field(default_factory=dict)
 
 
-def batch_indices(n: int, batch_size: int, epochs: int, iterations: int | None,
-                  generator: torch.Generator) -> torch.Tensor:
-    """(steps, batch_size) sample indices: ``epochs`` shuffled passes (ragged tail dropped), or
-    ``iterations`` batches drawn with replacement (the official NFT sampler)."""
-    if iterations is not None:
-        return torch.randint(0, n, (iterations, batch_size), generator=generator)
-    per_epoch = n // batch_size
-    orders = [torch.randperm(n, generator=generator)[:per_epoch * batch_size]
-              for _ in range(epochs)]
-    return torch.cat(orders).view(-1, batch_size)
-
-
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -100,69 +93,67 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                augmentation: Augmentation, config: NFTConfig, device: torch.device | str,
                seed: int = 0) -> PurifyResult:
     """Run NFT and return the folded purified copy of ``model`` with its diagnostics."""
-    device = torch.device(device)
+    loop = Loop(device, desc="NFT", amp=config.amp, channels_last=config.channels_last,
+                check_every=config.check_every, progress=config.progress)
+    device = loop.device
     adapter.check_clean_set(clean, config.batch_size)
     clean = clean.to(device)
-    work = copy.deepcopy(model).to(device)
+    work = loop.prepare_model(copy.deepcopy(model))
     for param in work.parameters():
         param.requires_grad_(False)
     example = adapter.example_input(clean)
-    masked = inject_masks(work, example, mask_bias=config.mask_bias,
-                          mask_classifier=config.mask_classifier,
-                          skip_first=not config.mask_first, exclude=config.exclude,
-                          output_layers=adapter.output_layers(work, example))
-    masks = mask_parameters(masked)
+    masks = inject_flat_masks(work, example, mask_bias=config.mask_bias,
+                              mask_classifier=config.mask_classifier,
+                              skip_first=not config.mask_first, exclude=config.exclude,
+                              output_layers=adapter.output_layers(work, example),
+                              scale_conv_outputs=config.scale_conv_outputs)
     schedule = config.schedule
+    lower = masks.lower_bounds(schedule)      # μ(l) of every mask entry, computed once
     eta_c = resolve_eta_c(adapter.samples_per_class(clean), config.eta_0, config.eta_c)
 
     generator = make_generator(seed)
-    steps = batch_indices(len(clean), config.batch_size, config.epochs, config.iterations,
-                          generator).to(device)
-    optimizer = torch.optim.SGD(masks, lr=config.lr, momentum=config.momentum)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(steps),
+    order = loop.order(len(clean), config.batch_size, config.epochs, config.iterations,
+                       generator)
+    optimizer = torch.optim.SGD([masks.vector], lr=config.lr, momentum=config.momentum)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=len(order),
                                                            eta_min=config.lr_min)
-    losses = torch.zeros(len(steps), device=device)
     work.train(config.bn_mode == "train")
     bind_augmentation(augmentation, work, lambda x, y: adapter.loss(work, x, y))
+
+    def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        with loop.autocast():
+            loss = adapter.loss(work, inputs, targets) + eta_c * masks.l1()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        masks.clamp_(lower)
+        scheduler.step()
+        return loss
 
     _sync(device)
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         seed_everything(seed)   # dropout and other layers that use the global RNG
-        bar = tqdm(steps, desc="NFT", unit="step", disable=not config.progress, leave=False)
-        for step, index in enumerate(bar):
-            inputs, targets = augmentation(*clean.batch(index), generator)
-            loss = adapter.loss(work, inputs, targets) + eta_c * mask_l1(masked)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            clamp_masks(masked, schedule)
-            scheduler.step()
-            losses[step] = loss.detach()
-            if (step + 1) % config.check_every == 0 or step + 1 == len(steps):
-                _check_finite(losses[:step + 1])
-                bar.set_postfix(loss=f"{losses[step].item():.4f}")
+        curve = loop.run(step, clean, order, generator=generator, augmentation=augmentation,
+                         on_nonfinite=_nonfinite)
     _sync(device)
     wall = time.perf_counter() - start
 
     work.eval()
     layers = [{"name": m.name, "target": m.target, "via": m.via, "depth": m.depth,
-               "mu": schedule(m.depth, len(masked)), "units": m.num_units} for m in masked]
-    final_masks = mask_values(masked)
-    fold_masks(work)
-    return PurifyResult(model=work, masks=final_masks, layers=layers,
-                        loss_curve=losses.cpu().tolist(), eta_c=eta_c, steps=len(steps),
-                        wall_time_s=wall)
+               "mu": schedule(m.depth, len(masks.layers)), "units": m.num_units}
+              for m in masks.layers]
+    final_masks = masks.values()
+    masks.fold(work)
+    loop.release_model(work)
+    return PurifyResult(model=work, masks=final_masks, layers=layers, loss_curve=curve,
+                        eta_c=eta_c, steps=len(order), wall_time_s=wall)
 
 
-def _check_finite(losses: torch.Tensor) -> None:
-    bad = torch.nonzero(~torch.isfinite(losses)).flatten()
-    if len(bad):
-        step = int(bad[0]) + 1
-        value = losses[bad[0]].item()
-        raise NonFiniteLossError(
-            f"NFT loss became {value} at step {step}; purification stopped and the input model "
-            f"is unchanged. Try a lower lr or check the clean data for NaN/inf values.")
+def _nonfinite(step: int, value: float) -> NonFiniteLossError:
+    return NonFiniteLossError(
+        f"NFT loss became {value} at step {step}; purification stopped and the input model "
+        f"is unchanged. Try a lower lr or check the clean data for NaN/inf values.")
 
 
-__all__ = ["NFTConfig", "NonFiniteLossError", "PurifyResult", "nft_purify"]
+__all__ = ["NFTConfig", "NonFiniteLossError", "PurifyResult", "batch_indices", "nft_purify"]

@@ -10,16 +10,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Any, Iterable, Literal
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .adapter import TaskAdapter
-from .augment import Augmentation, bind_augmentation
+from .augment import Augmentation, Compose, bind_augmentation
 from .data import TensorData
-from .purify import batch_indices
+from .loop import Loop
 from .seeding import make_generator, seed_everything
 
 
@@ -158,62 +157,74 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         augmentation: Augmentation | None = None,
         parameters: list[nn.Parameter] | None = None) -> dict:
     """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps"}``."""
-    device = torch.device(device)
+    loop = Loop(device, desc="train", amp=config.amp, channels_last=config.channels_last,
+                cpu_bf16=config.cpu_bf16, grad_clip=config.grad_clip, progress=config.progress)
+    device = loop.device
     augmentation = augmentation or adapter.train_augmentation()
-    model.to(device)
-    on_cpu = device.type == "cpu" and config.cpu_bf16
-    use_cl = (config.channels_last and device.type == "cuda") or on_cpu
-    if use_cl:
-        model.to(memory_format=torch.channels_last)
+    loop.prepare_model(model)
     data = data.to(device)
     if len(data) < config.batch_size:
         raise ValueError(f"training set has {len(data)} samples, fewer than one batch of "
                          f"{config.batch_size}")
     generator = make_generator(seed)
-    steps = batch_indices(len(data), config.batch_size, config.epochs, None, generator).to(device)
+    order = loop.order(len(data), config.batch_size, config.epochs, None, generator)
     params = list(parameters) if parameters is not None else [p for p in model.parameters()
                                                                if p.requires_grad]
     optimizer = build_optimizer(params, config, model)
-    scheduler = build_scheduler(optimizer, config, len(steps))
-    lookahead = Lookahead(model, config, len(steps)) if config.lookahead_every else None
-    amp = (config.amp and device.type == "cuda") or on_cpu
-    losses = torch.zeros(len(steps), device=device)
+    scheduler = build_scheduler(optimizer, config, len(order))
+    lookahead = Lookahead(model, config, len(order)) if config.lookahead_every else None
     bind_augmentation(augmentation, model, lambda x, y: adapter.loss(model, x, y))
+    if config.label_smoothing:
+        augmentation = Compose(augmentation, SmoothTargets(adapter, config.label_smoothing))
+
+    def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        with loop.autocast():
+            loss = adapter.loss(model, inputs, targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        loop.clip(params)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        return loss
+
     model.train()
     start = time.perf_counter()
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         seed_everything(seed)
-        for step, index in enumerate(tqdm(steps, desc="train", unit="step",
-                                          disable=not config.progress, leave=False)):
-            inputs, targets = augmentation(*data.batch(index), generator)
-            if config.label_smoothing:
-                targets = adapter.smooth_targets(targets, config.label_smoothing)
-            if use_cl and inputs.dim() == 4:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                loss = adapter.loss(model, inputs, targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip > 0:
-                nn.utils.clip_grad_norm_(params, config.grad_clip)
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            if lookahead is not None:
-                lookahead.step(step)
-            losses[step] = loss.detach()
+        curve = loop.run(step, data, order, generator=generator, augmentation=augmentation,
+                         after_step=lookahead.step if lookahead is not None else None,
+                         on_nonfinite=_nonfinite)
     if lookahead is not None:
         lookahead.finish()
-    if use_cl:   # hand the model back in the default layout (safetensors wants contiguous)
-        model.to(memory_format=torch.contiguous_format)
+    loop.release_model(model)     # default layout again (safetensors wants contiguous)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     model.eval()
-    curve = losses.cpu()
-    if not torch.isfinite(curve).all():
-        raise FloatingPointError("training loss became non-finite; lower the learning rate")
-    return {"loss_curve": curve.tolist(), "wall_time_s": time.perf_counter() - start,
-            "steps": len(steps)}
+    return {"loss_curve": curve, "wall_time_s": time.perf_counter() - start,
+            "steps": len(order)}
+
+
+def _nonfinite(step: int, value: float) -> FloatingPointError:
+    return FloatingPointError(f"training loss became {value} at step {step}; lower the "
+                              f"learning rate")
+
+
+class SmoothTargets:
+    """Augmentation step: ``adapter.smooth_targets`` (``TrainConfig.label_smoothing``); draws
+    nothing."""
+
+    def __init__(self, adapter: TaskAdapter, amount: float) -> None:
+        self.adapter, self.amount = adapter, amount
+
+    def __call__(self, inputs: torch.Tensor, targets: Any, generator: torch.Generator) -> Any:
+        return inputs, self.adapter.smooth_targets(targets, self.amount)
+
+    def draw(self, n: int, generator: torch.Generator) -> None:
+        return None
+
+    def apply(self, inputs: torch.Tensor, targets: Any, drawn: None) -> Any:
+        return inputs, self.adapter.smooth_targets(targets, self.amount)
 
 
 class Lookahead:

@@ -19,13 +19,12 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.utils import parametrize
-from tqdm.auto import tqdm
 
 from ..adapter import TaskAdapter
 from ..augment import Augmentation, bind_augmentation
 from ..data import TensorData
+from ..loop import Loop
 from ..masks import NeuronMask
-from ..purify import batch_indices
 from ..seeding import make_generator, seed_everything
 from .base import UnsupportedDefenseError
 
@@ -129,27 +128,26 @@ def run_batches(step: StepFn, data: TensorData, *, batch_size: int, generator: t
     """Call ``step(inputs, targets) -> loss`` on ``epochs`` shuffled passes over ``data`` (ragged
     tail dropped) or on ``iterations`` batches drawn with replacement; returns the loss curve.
 
-    Schedulers step after every batch. Raises ``DefenseDivergedError`` on a non-finite loss.
+    The shared step machinery (``core.loop.Loop``) on ``data``'s device. Schedulers step after
+    every batch. Raises ``DefenseDivergedError`` on a non-finite loss. Steps may draw from
+    ``generator`` themselves, so augmentations draw per step here (same random stream).
     """
     batch_size = min(batch_size, len(data))
-    index = batch_indices(len(data), batch_size, epochs, iterations, generator).to(data.device)
-    losses = torch.zeros(len(index), device=data.device)
+    loop = Loop(data.device, desc=desc, progress=progress)
+    order = loop.order(len(data), batch_size, epochs, iterations, generator)
     schedulers = list(schedulers)
-    for i, rows in enumerate(tqdm(index, desc=desc, unit="step", disable=not progress,
-                                  leave=False)):
-        inputs, targets = data.batch(rows)
-        if augmentation is not None:
-            inputs, targets = augmentation(inputs, targets, generator)
-        losses[i] = step(inputs, targets).detach().float()
+
+    def after(_: int) -> None:
         for scheduler in schedulers:
             scheduler.step()
-    curve = losses.cpu()
-    if not torch.isfinite(curve).all():
-        bad = int(torch.nonzero(~torch.isfinite(curve)).flatten()[0]) + 1
-        raise DefenseDivergedError(f"{desc}: the loss became {curve[bad - 1].item()} at step "
-                                   f"{bad}; the input model is unchanged. Lower the learning rate "
-                                   f"or check the clean data for NaN/inf values.")
-    return curve.tolist()
+
+    def diverged(step_no: int, value: float) -> DefenseDivergedError:
+        return DefenseDivergedError(f"{desc}: the loss became {value} at step {step_no}; the "
+                                    f"input model is unchanged. Lower the learning rate or check "
+                                    f"the clean data for NaN/inf values.")
+
+    return loop.run(step, data, order, generator=generator, augmentation=augmentation,
+                    after_step=after, on_nonfinite=diverged, draw_ahead=False)
 
 
 def gradient_step(loss_fn: LossFn, optimizer: torch.optim.Optimizer, *, ascent: bool = False,
