@@ -173,6 +173,8 @@ def compare(model: nn.Module, clean_images: torch.Tensor, labels: torch.Tensor,
         raise PractitionerInputError(f"target {target} is not a class of {num_classes}")
 
     if test_images is not None:
+        if test_labels is None or len(test_labels) != len(test_images):
+            raise PractitionerInputError("test_images need one label each (test_labels)")
         held = TensorData(_as_images(test_images, "test_images"),
                           torch.as_tensor(test_labels).long().flatten())
         clean = TensorData(images, labels)

@@ -54,7 +54,7 @@ PurifyInputError = PractitionerInputError     # the name this module used before
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nft-suite purify", description=__doc__.split("\n\n")[0],
-                                     epilog=__doc__.split("\n\n", 2)[2],
+                                     epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", help="torchvision:NAME, timm:NAME, a zoo name or module:function")
     parser.add_argument("--arch-kwargs", help="YAML mapping of builder arguments, or a .yaml file")
