@@ -1,4 +1,4 @@
-"""Purify an image classifier you hold: ``nft-suite purify`` (or ``python benchmarks/purify.py``).
+r"""Purify an image classifier you hold: ``nft-suite purify`` (or ``python benchmarks/purify.py``).
 
     nft-suite purify --arch torchvision:resnet18 --weights model.safetensors --num-classes 10 \
         --normalize cifar10 --clean-dir clean_images --out purified.safetensors \
