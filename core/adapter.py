@@ -95,8 +95,9 @@ class TaskAdapter(ABC):
 
     # -- training and purification ------------------------------------------------------------
     @abstractmethod
-    def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The task loss of ``model`` on a batch (targets may be soft)."""
+    def loss(self, model: nn.Module, inputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        """The task loss of ``model`` on a batch, a scalar in train *and* eval mode (targets as
+        ``TensorData.batch`` gives them: a tensor, possibly soft rows, or a list)."""
 
     def smooth_targets(self, targets: torch.Tensor, amount: float) -> torch.Tensor:
         """Targets with label smoothing ``amount`` (``TrainConfig.label_smoothing``); tasks

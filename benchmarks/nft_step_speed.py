@@ -1,0 +1,101 @@
+"""Seconds per step of NFT against plain fine-tuning (FT), through the suite's own loops.
+
+    python benchmarks/nft_step_speed.py                       # ResNet-18 and PreActResNet-18
+    python benchmarks/nft_step_speed.py --models preact_resnet18 --steps 6 --repeats 2
+
+Both loops run as the runner runs them (``core.purify.nft_purify`` with the task's crop + flip
+and MixUp; the ``ft`` defense with crop + flip), on random 32×32 images (10 classes), batch 128,
+one CPU thread. The time of a step is the time between two consecutive calls of the task loss
+(one per step in both loops: augmentation, forward, backward, optimiser step, NFT's clamp); the
+first ``--warmup`` steps of every run are dropped; the table reports the median over
+``--repeats`` interleaved runs of each loop (the machine is shared, medians resist the noise).
+``NFT_REPO=/path/to/checkout`` measures another checkout's code with this script (how the
+"before" row of ``results/nft_step_speed.md`` was taken, at f8af062).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(os.environ.get("NFT_REPO") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.data import TensorData  # noqa: E402
+from core.defenses.ft import FT, FTConfig  # noqa: E402
+from core.defenses.nft import NFT  # noqa: E402
+from core.registry import MODELS, TASKS  # noqa: E402
+import tasks  # noqa: E402,F401  (registers the image task and its models)
+
+
+def step_times(run, adapter) -> list[float]:
+    """Run ``run()`` with the adapter's loss timed; the gaps between consecutive calls."""
+    stamps: list[float] = []
+    loss = type(adapter).loss
+
+    def timed(model, inputs, targets):
+        stamps.append(time.perf_counter())
+        return loss(adapter, model, inputs, targets)
+
+    adapter.loss = timed
+    try:
+        run()
+    finally:
+        del adapter.loss
+    return [b - a for a, b in zip(stamps, stamps[1:])]
+
+
+def measure(name: str, batch: int, steps: int, warmup: int, repeats: int) -> dict:
+    torch.manual_seed(0)
+    adapter = TASKS.get("image")()
+    adapter.num_classes = 10
+    model = MODELS.get(name, namespace="image")(num_classes=10, in_channels=3, image_size=32)
+    count = steps + warmup + 1                       # count calls give count - 1 gaps
+    g = torch.Generator().manual_seed(0)
+    data = TensorData(torch.rand(batch * count, 3, 32, 32, generator=g),
+                      torch.arange(batch * count) % 10)
+    nft = NFT.from_options({"iterations": count, "batch_size": batch, "progress": False})
+    ft = FT(FTConfig(epochs=1, batch_size=batch, progress=False))
+    times: dict[str, list[float]] = {"nft": [], "ft": []}
+    for _ in range(repeats):
+        for label, defense in (("nft", nft), ("ft", ft)):
+            gaps = step_times(lambda: defense.purify(model, adapter, data, "cpu", 0), adapter)
+            times[label] += gaps[warmup:]
+    nft_s, ft_s = statistics.median(times["nft"]), statistics.median(times["ft"])
+    return {"model": name, "nft_s": nft_s, "ft_s": ft_s, "ratio": nft_s / ft_s,
+            "nft_steps": len(times["nft"]), "ft_steps": len(times["ft"])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="resnet18,preact_resnet18")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per run")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each loop")
+    parser.add_argument("--json", type=Path, help="also write the rows here")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    rows = [measure(m, args.batch_size, args.steps, args.warmup, args.repeats)
+            for m in args.models.split(",")]
+    print(f"code: {ROOT}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
+          f"{torch.get_num_threads()} thread; batch {args.batch_size}")
+    print("| model | NFT s/step | FT s/step | NFT / FT | steps timed (NFT, FT) |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['model']} | {r['nft_s']:.3f} | {r['ft_s']:.3f} | {r['ratio']:.2f}× | "
+              f"{r['nft_steps']}, {r['ft_steps']} |")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
