@@ -26,19 +26,25 @@ def render_pair(clean: torch.Tensor, triggered: torch.Tensor, path: Path, title:
 
     order = [a for a in range(3) if a != up_axis] + [up_axis]      # draw the up axis upward
     inserted = ~(triggered[:, None, :] == clean[None, :, :]).all(-1).any(1)
+    moved = bool(inserted.float().mean() > 0.5)     # a transform (rotation), not an insertion
     fig = plt.figure(figsize=(8, 4.2))
     for i, (cloud, name) in enumerate(((clean, "clean"), (triggered, "triggered"))):
         ax = fig.add_subplot(1, 2, i + 1, projection="3d")
         pts = cloud[:, order].numpy()
-        red = inserted.numpy() if i == 1 else torch.zeros(len(cloud), dtype=torch.bool).numpy()
-        ax.scatter(*pts[~red].T, s=2, c=CLEAN, depthshade=False)
-        if red.any():
-            ax.scatter(*pts[red].T, s=6, c=INSERTED, depthshade=False)
+        if i == 1 and moved:          # the clean shape in grey behind the moved one
+            ax.scatter(*clean[:, order].numpy().T, s=1, c="#bbbbbb", depthshade=False)
+            ax.scatter(*pts.T, s=2, c=INSERTED, depthshade=False)
+            heading = f"{name} (red; clean in grey)"
+        else:
+            red = inserted.numpy() if i == 1 else torch.zeros(len(cloud), dtype=torch.bool).numpy()
+            ax.scatter(*pts[~red].T, s=2, c=CLEAN, depthshade=False)
+            if red.any():
+                ax.scatter(*pts[red].T, s=6, c=INSERTED, depthshade=False)
+            heading = name if not red.any() else f"{name} ({int(red.sum())} inserted points red)"
         ax.set_xlim(-1, 1), ax.set_ylim(-1, 1), ax.set_zlim(-1, 1)
         ax.set_box_aspect((1, 1, 1))
-        ax.view_init(elev=20, azim=-60)
-        ax.set_title(name if i == 0 or not red.any() else f"{name} ({int(red.sum())} points red)",
-                     fontsize=9)
+        ax.view_init(elev=0, azim=0) if moved else ax.view_init(elev=20, azim=-60)
+        ax.set_title(heading, fontsize=9)
         ax.tick_params(labelsize=6)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
@@ -60,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", type=Path, help="the runner's cache/models folder")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--index", type=int, default=0, help="which non-target test shape to draw")
+    p.add_argument("--class-name", default="chair", help="draw a test shape of this class "
+                   "(when it is an ASR shape of the attack; else the first one)")
     args = p.parse_args(argv)
     preset = load_preset(args.preset)
     names = args.attacks.split(",") if args.attacks else preset.attacks
@@ -71,8 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         attack = adapter.build_attack(name, preset.attack_options.get(name), splits)
         attack.artifact_dir = args.cache
         attack.prepare(splits.train, adapter, torch.device("cpu"), args.seed)
-        keep = torch.nonzero(attack.eval_selection(splits.test.targets)).flatten()
-        i = int(keep[args.index])
+        keep = attack.eval_selection(splits.test.targets)
+        if classes and args.class_name in classes:
+            wanted = keep & (splits.test.targets == classes.index(args.class_name))
+            keep = wanted if wanted.any() else keep
+        i = int(torch.nonzero(keep).flatten()[0])
         clean = splits.test.inputs[i:i + 1]
         label = int(splits.test.targets[i])
         title = (f"{name}: test shape {i} ({classes[label] if classes else label}) → "
