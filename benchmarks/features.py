@@ -55,8 +55,8 @@ def save_features(path: Path, before_model: nn.Module, after_model: nn.Module, t
     labels = test.targets.cpu()
     clean_idx = torch.arange(min(count, len(labels)))
     eligible = torch.nonzero(attack.eval_selection(labels)).flatten()[:count]
-    clean_x = test.inputs[clean_idx.to(test.inputs.device)]
-    trig_x = attack.apply_trigger(test.inputs[eligible.to(test.inputs.device)])
+    clean_x = test.batch(clean_idx)[0]
+    trig_x = attack.apply_trigger(test.batch(eligible)[0])
     inputs = torch.cat([clean_x, trig_x])
     arrays = {
         "before": penultimate_features(before_model, inputs, device, batch_size),

@@ -15,7 +15,7 @@ jobs, torch 2.11.0, one thread):
 
 ``before`` and ``after`` metrics must be equal to the last bit (exit 0), else every difference
 is listed (exit 1). Wall time: ~10 min for all three on the shared 2-core machine.
-``tests/test_pinned_metrics.py`` runs the smoke preset's own cell in CI.
+``tests/test_runner.py`` checks the smoke preset's own cell in CI.
 """
 from __future__ import annotations
 

@@ -108,6 +108,12 @@ def test_smoke_preset_nft_removes_the_implanted_backdoor(tmp_path):
     assert after["asr"] < 10.0, after
     assert before["clean_acc"] - after["clean_acc"] < 5.0
     assert record["timings_s"]["defense"] > 0 and record["model_cache"]["cache_hit"] is False
+    # same seeds, same numbers: bit-identical to the metrics pinned at f8af062, before issue
+    # 13's core changes (benchmarks/pinned_metrics.py checks the longer pinned runs)
+    from benchmarks.pinned_metrics import PINNED, collect, differences
+
+    assert record["primary_metric"] == "clean_acc"
+    assert differences(json.loads(PINNED.read_text())["smoke_nft"], collect(out)) == []
 
 
 def test_provenance_is_taken_once_at_start(tmp_path, monkeypatch):
