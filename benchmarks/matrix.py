@@ -401,7 +401,6 @@ class MatrixRunner:
         return write_record(self.path(cell), record)
 
     def write_error(self, cell: Cell, error: dict, phase: str, base: dict | None = None) -> Path:
-        p = self.preset
         path = self.path(cell)
         stamp = now_iso().replace(":", "").replace("-", "")
         path = path.with_name(f"{path.stem}.error-{stamp}.json")

@@ -105,7 +105,7 @@ def test_adapter_missing_a_required_method_is_one_error_naming_it(tmp_path):
 
 
 def test_declared_capabilities_of_the_shipped_tasks():
-    importlib_tasks = __import__("tasks")  # noqa: F841  (registers the shipped tasks)
+    __import__("tasks")  # registers the shipped tasks
     synthetic, text = TASKS.get("synthetic")(), TASKS.get("text")()
     for name in DEFENSES.names():
         if name in {"nft", "ft", "fp", "anp", "rnp", "mcr", "abl", "cbd", "ibau", "awm", "ftsam",

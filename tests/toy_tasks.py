@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.adapter import Splits, TaskAdapter
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, poison_count
+from core.attack import Attack, PoisonResult, choose_indices, poison_count
 from core.config import from_dict
 from core.data import TensorData
 from core.registry import ATTACKS, DATASETS, MODELS, TASKS
