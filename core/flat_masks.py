@@ -115,14 +115,16 @@ def inject_flat_masks(model: nn.Module, example_input: Any, *, mask_classifier: 
                       mask_bias: bool = False, skip_first: bool = True,
                       exclude: tuple[str, ...] = (),
                       output_layers: list[str] | tuple[str, ...] | None = None,
-                      scale_conv_outputs: bool = True) -> FlatMasks:
+                      scale_conv_outputs: bool = True, via_norm: bool = True) -> FlatMasks:
     """Mask ``model`` in place (the layers of ``core.masks.inject_masks``) with one flat vector.
 
     ``scale_conv_outputs``: weight-row-masked convolutions scale their output channels instead
-    (a hook; see the module docstring); their ``via`` is ``"output"``."""
+    (a hook; see the module docstring); their ``via`` is ``"output"``. ``via_norm``: see
+    ``core.masks.select_layers``."""
     modules = dict(model.named_modules())
     chosen = select_layers(model, example_input, mask_classifier=mask_classifier,
-                           skip_first=skip_first, exclude=exclude, output_layers=output_layers)
+                           skip_first=skip_first, exclude=exclude, output_layers=output_layers,
+                           via_norm=via_norm)
     sizes = [modules[target].weight.shape[0] for _, target, _ in chosen]
     first = modules[chosen[0][1]].weight
     vector = nn.Parameter(torch.ones(sum(sizes), device=first.device, dtype=first.dtype))

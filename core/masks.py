@@ -150,10 +150,12 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
 
 def select_layers(model: nn.Module, example_input: Any, *, mask_classifier: bool = False,
                   skip_first: bool = True, exclude: tuple[str, ...] = (),
-                  output_layers: list[str] | tuple[str, ...] | None = None
-                  ) -> list[tuple[str, str, str]]:
+                  output_layers: list[str] | tuple[str, ...] | None = None,
+                  via_norm: bool = True) -> list[tuple[str, str, str]]:
     """``(layer, target, via)`` of every layer to mask, in depth order (see ``inject_masks``);
-    ``via`` is ``"norm"`` (the norm's γ carries the mask) or ``"weight"`` (the weight rows)."""
+    ``via`` is ``"norm"`` (the norm's γ carries the mask) or ``"weight"`` (the weight rows).
+    ``via_norm=False`` masks every layer through its own weight rows (the paper's Eq. 8) even
+    where a norm layer follows (with that norm in train mode such a mask is normalised away)."""
     traced = trace_layers(model, example_input)
     modules = dict(model.named_modules())
     outputs = set(traced.order[-1:] if output_layers is None else output_layers)
@@ -175,7 +177,7 @@ def select_layers(model: nn.Module, example_input: Any, *, mask_classifier: bool
     for name in candidates:
         norm_name = traced.followed_by.get(name)
         norm = modules[norm_name] if norm_name else None
-        if norm is not None and _norm_units(norm) == _out_units(modules[name]):
+        if via_norm and norm is not None and _norm_units(norm) == _out_units(modules[name]):
             chosen.append((name, norm_name, "norm"))
         else:
             chosen.append((name, name, "weight"))

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from .adapter import TaskAdapter
 from .augment import Augmentation, bind_augmentation
@@ -52,6 +54,13 @@ class NFTConfig:
     # weight-row-masked convolutions scale their output channels instead (same function, no
     # weight gradient; folded into the weight rows at the end): core/flat_masks.py
     scale_conv_outputs: bool = True
+    # "norm": a layer followed by a norm is masked through the norm's γ (official code);
+    # "weight": every layer through its own weight rows (the paper's Eq. 8)
+    mask_via: Literal["norm", "weight"] = "norm"
+    # > 0: each step takes the mask gradient at adversarially shifted (frozen) weights, the
+    # shift of FT-SAM (ε = ρ·T_w²∇L/‖T_w∇L‖, T_w = |w| when sam_adaptive): the nft_sam variant
+    sam_rho: float = 0.0
+    sam_adaptive: bool = True
     amp: bool = False                 # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False       # channels_last model and inputs (CUDA only)
     progress: bool = True
@@ -62,6 +71,10 @@ class NFTConfig:
                 raise ValueError(f"NFT {name} must be ≥ 1, got {getattr(self, name)}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"NFT iterations must be ≥ 1, got {self.iterations}")
+        if self.sam_rho < 0:
+            raise ValueError(f"NFT sam_rho must be ≥ 0, got {self.sam_rho}")
+        if self.mask_via not in ("norm", "weight"):
+            raise ValueError(f"NFT mask_via must be 'norm' or 'weight', got {self.mask_via!r}")
         if self.lr <= 0 or not 0 <= self.lr_min <= self.lr:
             raise ValueError(f"need 0 ≤ lr_min ≤ lr and lr > 0, got lr={self.lr}, "
                              f"lr_min={self.lr_min}")
@@ -106,7 +119,8 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                               mask_classifier=config.mask_classifier,
                               skip_first=not config.mask_first, exclude=config.exclude,
                               output_layers=adapter.output_layers(work, example),
-                              scale_conv_outputs=config.scale_conv_outputs)
+                              scale_conv_outputs=config.scale_conv_outputs,
+                              via_norm=config.mask_via == "norm")
     schedule = config.schedule
     lower = masks.lower_bounds(schedule)      # μ(l) of every mask entry, computed once
     eta_c = resolve_eta_c(adapter.samples_per_class(clean), config.eta_0, config.eta_c)
@@ -120,11 +134,19 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     work.train(config.bn_mode == "train")
     bind_augmentation(augmentation, work, lambda x, y: adapter.loss(work, x, y))
 
+    weights = [p for p in work.parameters() if p is not masks.vector]
+
     def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
-        with loop.autocast():
+        shifts = sam_shift(weights, config, lambda: adapter.loss(work, inputs, targets), loop) \
+            if config.sam_rho > 0 else None
+        with loop.autocast(), _frozen_norm_stats(work, shifts is not None):
             loss = adapter.loss(work, inputs, targets) + eta_c * masks.l1()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if shifts is not None:
+            with torch.no_grad():
+                for p, e in zip(weights, shifts):
+                    p.sub_(e)
         optimizer.step()
         masks.clamp_(lower)
         scheduler.step()
@@ -148,6 +170,47 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     loop.release_model(work)
     return PurifyResult(model=work, masks=final_masks, layers=layers, loss_curve=curve,
                         eta_c=eta_c, steps=len(order), wall_time_s=wall)
+
+
+@contextmanager
+def _frozen_norm_stats(model: nn.Module, active: bool) -> Iterator[None]:
+    """With ``active``: batch-norm layers keep their running statistics (the SAM pass at
+    shifted weights must not move them; FT-SAM does the same)."""
+    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)] if active else []
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = 0.0
+    try:
+        yield
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+
+
+def sam_shift(weights: list[nn.Parameter], config: NFTConfig, loss_fn: Any,
+              loop: Loop) -> list[torch.Tensor]:
+    """Shift the frozen ``weights`` in place by FT-SAM's ε (see ``NFTConfig.sam_rho``) and return
+    the shifts (the caller subtracts them after the backward pass)."""
+    for p in weights:
+        p.requires_grad_(True)
+    try:
+        with loop.autocast():
+            loss = loss_fn()
+        grads = torch.autograd.grad(loss, weights, allow_unused=True)
+    finally:
+        for p in weights:
+            p.requires_grad_(False)
+    with torch.no_grad():
+        pairs = [(p, g) for p, g in zip(weights, grads)]
+        scaled = [torch.zeros_like(p) if g is None else g * (p.abs() if config.sam_adaptive else 1.0)
+                  for p, g in pairs]
+        norm = torch.norm(torch.stack([s.norm(2) for s in scaled]), 2)
+        scale = config.sam_rho / (norm + 1e-12)
+        shifts = [s * (p.abs() if config.sam_adaptive else 1.0) * scale
+                  for s, (p, _) in zip(scaled, pairs)]
+        for p, e in zip(weights, shifts):
+            p.add_(e)
+    return shifts
 
 
 def _nonfinite(step: int, value: float) -> NonFiniteLossError:

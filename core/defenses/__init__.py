@@ -8,6 +8,7 @@ from ..registry import DEFENSES
 from .base import Defense, DefenseResult, TrainingTimeDefense, UnsupportedDefenseError
 
 DEFENSES.register_lazy("nft", "core.defenses.nft:NFT")
+DEFENSES.register_lazy("nft_sam", "core.defenses.nft_sam:NFTSAM")   # this suite's variant
 DEFENSES.register_lazy("ft", "core.defenses.ft:FT")
 DEFENSES.register_lazy("fp", "core.defenses.fp:FP")
 DEFENSES.register_lazy("anp", "core.defenses.anp:ANP")
