@@ -60,6 +60,28 @@ def draw(images: torch.Tensor, boxes: list[torch.Tensor], labels: list[torch.Ten
     return path
 
 
+def threshold_sweep(adapter, attack, before_model, after_model, test, device,
+                    thresholds=(0.5, 0.6, 0.75, 0.9)) -> list[dict]:
+    """ASR and ASR-control at several score thresholds (top-K fixed), before and after: how
+    much of the ASR is the backdoor and how much a threshold a weak model rarely passes."""
+    from .metrics import predicted_labels
+
+    labels = test.targets.cpu()
+    rows = {"asr": attack.eval_selection(labels), "asr_control": attack.control_selection(labels)}
+    scores = {"before": adapter.scores(before_model, test.inputs, device),
+              "after": adapter.scores(after_model, test.inputs, device)}
+    out = []
+    for t in thresholds:
+        entry = {"threshold": t}
+        for stage, sc in scores.items():
+            predicted = predicted_labels(sc, attack.config.top_k, t)
+            for key, keep in rows.items():
+                hits = attack.success(predicted[keep])
+                entry[f"{stage}.{key}"] = 100.0 * hits.double().mean().item() if len(hits) else None
+        out.append(entry)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", required=True)
@@ -92,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"before": state.before, "after": after}, indent=1))
 
     attack = state.attack
+    summary = {"before": state.before, "after": after, "threshold_sweep": threshold_sweep(
+        adapter, attack, state.model, result.model, splits.test, runner.device),
+        "defense_wall_time_s": result.wall_time_s, "preset": args.preset, "seed": args.seed,
+        "defense": args.defense, "attack": attack.describe()}
+    args.png.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     rows = torch.nonzero(attack.eval_selection(splits.test.targets.cpu())).flatten()[:args.images]
     images = splits.test.inputs[rows]
     scores_before = adapter.scores(state.model, images, runner.device)
@@ -106,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
              f"mAP {state.before['map']:.1f} -> {after['map']:.1f}")
     draw(images.cpu(), boxes, labels, scores_before, scores_after, attack.categories,
          attack.target_index, cfg.top_k, cfg.threshold, title, args.png)
-    print(f"wrote {args.png}")
+    print(json.dumps(summary["threshold_sweep"], indent=1))
+    print(f"wrote {args.png} and {args.png.with_suffix('.json')}")
     return 0
 
 
