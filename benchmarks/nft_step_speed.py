@@ -8,7 +8,9 @@ and MixUp; the ``ft`` defense with crop + flip), on random 32×32 images (10 cla
 one CPU thread. The time of a step is the time between two consecutive calls of the task loss
 (one per step in both loops: augmentation, forward, backward, optimiser step, NFT's clamp); the
 first ``--warmup`` steps of every run are dropped; the table reports the median over
-``--repeats`` interleaved runs of each loop (the machine is shared, medians resist the noise).
+``--repeats`` interleaved runs of each loop. Two clocks: the process's CPU time (what the
+ratio is taken from: on a shared machine the wall time of a step also counts the time other
+jobs hold the core, which changes by 2-4× within minutes) and the wall time.
 ``NFT_REPO=/path/to/checkout`` measures another checkout's code with this script (how the
 "before" row of ``results/nft_step_speed.md`` was taken, at f8af062).
 """
@@ -35,13 +37,14 @@ from core.registry import MODELS, TASKS  # noqa: E402
 import tasks  # noqa: E402,F401  (registers the image task and its models)
 
 
-def step_times(run, adapter) -> list[float]:
-    """Run ``run()`` with the adapter's loss timed; the gaps between consecutive calls."""
-    stamps: list[float] = []
+def step_times(run, adapter) -> list[tuple[float, float]]:
+    """Run ``run()`` with the adapter's loss timed; (CPU, wall) seconds between consecutive
+    calls."""
+    stamps: list[tuple[float, float]] = []
     loss = type(adapter).loss
 
     def timed(model, inputs, targets):
-        stamps.append(time.perf_counter())
+        stamps.append((time.process_time(), time.perf_counter()))
         return loss(adapter, model, inputs, targets)
 
     adapter.loss = timed
@@ -49,7 +52,7 @@ def step_times(run, adapter) -> list[float]:
         run()
     finally:
         del adapter.loss
-    return [b - a for a, b in zip(stamps, stamps[1:])]
+    return [(b[0] - a[0], b[1] - a[1]) for a, b in zip(stamps, stamps[1:])]
 
 
 def measure(name: str, batch: int, steps: int, warmup: int, repeats: int) -> dict:
@@ -63,14 +66,17 @@ def measure(name: str, batch: int, steps: int, warmup: int, repeats: int) -> dic
                       torch.arange(batch * count) % 10)
     nft = NFT.from_options({"iterations": count, "batch_size": batch, "progress": False})
     ft = FT(FTConfig(epochs=1, batch_size=batch, progress=False))
-    times: dict[str, list[float]] = {"nft": [], "ft": []}
+    times: dict[str, list[tuple[float, float]]] = {"nft": [], "ft": []}
     for _ in range(repeats):
         for label, defense in (("nft", nft), ("ft", ft)):
             gaps = step_times(lambda: defense.purify(model, adapter, data, "cpu", 0), adapter)
             times[label] += gaps[warmup:]
-    nft_s, ft_s = statistics.median(times["nft"]), statistics.median(times["ft"])
-    return {"model": name, "nft_s": nft_s, "ft_s": ft_s, "ratio": nft_s / ft_s,
-            "nft_steps": len(times["nft"]), "ft_steps": len(times["ft"])}
+    cpu = {k: statistics.median(t[0] for t in v) for k, v in times.items()}
+    wall = {k: statistics.median(t[1] for t in v) for k, v in times.items()}
+    return {"model": name, "nft_cpu_s": cpu["nft"], "ft_cpu_s": cpu["ft"],
+            "ratio": cpu["nft"] / cpu["ft"], "nft_wall_s": wall["nft"], "ft_wall_s": wall["ft"],
+            "wall_ratio": wall["nft"] / wall["ft"], "nft_steps": len(times["nft"]),
+            "ft_steps": len(times["ft"])}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,10 +93,12 @@ def main(argv: list[str] | None = None) -> int:
             for m in args.models.split(",")]
     print(f"code: {ROOT}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
           f"{torch.get_num_threads()} thread; batch {args.batch_size}")
-    print("| model | NFT s/step | FT s/step | NFT / FT | steps timed (NFT, FT) |")
-    print("|---|---|---|---|---|")
+    print("| model | NFT CPU s/step | FT CPU s/step | NFT / FT (CPU) | NFT wall s/step | "
+          "FT wall s/step | NFT / FT (wall) | steps timed (NFT, FT) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['model']} | {r['nft_s']:.3f} | {r['ft_s']:.3f} | {r['ratio']:.2f}× | "
+        print(f"| {r['model']} | {r['nft_cpu_s']:.3f} | {r['ft_cpu_s']:.3f} | {r['ratio']:.2f}× | "
+              f"{r['nft_wall_s']:.3f} | {r['ft_wall_s']:.3f} | {r['wall_ratio']:.2f}× | "
               f"{r['nft_steps']}, {r['ft_steps']} |")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1) + "\n")
