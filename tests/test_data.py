@@ -71,3 +71,34 @@ def test_bad_construction_is_a_clear_error():
 def test_move_to_nested():
     moved = move_to({"a": [torch.ones(1)], "b": (torch.zeros(2), 3)}, "cpu")
     assert moved["b"][1] == 3 and isinstance(moved["b"], tuple)
+
+
+def test_training_and_nft_read_uint8_clips_through_the_transform():
+    """A uint8 dataset with a float transform trains (fit) and purifies (NFT): every loop reads
+    batches through TensorData.batch (a conv on raw uint8 would raise)."""
+    from torch import nn
+
+    from core.classification import ClassificationAdapter
+    from core.purify import NFTConfig, nft_purify
+    from core.augment import Identity
+    from core.training import TrainConfig, fit
+
+    class Clips(ClassificationAdapter):
+        name = "clips"
+
+        def load_splits(self, *args):
+            raise AssertionError
+
+    g = torch.Generator().manual_seed(0)
+    raw = torch.randint(0, 256, (64, 3, 2, 6, 6), dtype=torch.uint8, generator=g)
+    data = TensorData(raw, torch.arange(64) % 2, transform=lambda x: x.float() / 255.0)
+    adapter = Clips()
+    adapter.num_classes = 2
+    model = nn.Sequential(nn.Conv3d(3, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU(),
+                          nn.Conv3d(4, 4, 3, padding=1), nn.BatchNorm3d(4), nn.ReLU(),
+                          nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(4, 2))
+    info = fit(model, adapter, data, TrainConfig(epochs=1, batch_size=16, progress=False), "cpu")
+    assert info["steps"] == 4
+    result = nft_purify(model, adapter, data, Identity(),
+                        NFTConfig(iterations=3, batch_size=16, progress=False), "cpu")
+    assert result.steps == 3 and set(result.masks) == {"3"}
