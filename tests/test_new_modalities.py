@@ -17,14 +17,17 @@ from core.registry import DEFENSES, TASKS
 from conftest import ROOT
 
 TINY = {"nft": {"iterations": 8, "batch_size": 32, "progress": False},
-        "ft": {"epochs": 1, "batch_size": 32, "progress": False}}
+        "ft": {"epochs": 1, "batch_size": 32, "progress": False},
+        "fp": {"epochs": 1, "batch_size": 32, "step": 16, "progress": False}}
 
 
 def _preset(task, model, attack, refused, **extra):
+    # the detector's two heads read one feature vector: FP prunes it for both
+    runs = ["nft", "ft"] + (["fp"] if task == "toy_detection" else [])
     return Preset(name="toy", task=task, dataset="toy", model=model, attacks=[attack],
-                  defenses=["nft", "ft", refused], seeds=[0],
+                  defenses=[*runs, refused], seeds=[0],
                   train={"epochs": 4, "batch_size": 32, "lr": 0.05},
-                  defense_options=dict(TINY), **extra)
+                  defense_options={k: v for k, v in TINY.items() if k in runs}, **extra)
 
 
 def _spy(monkeypatch):
@@ -57,13 +60,14 @@ def test_new_modality_runs_nft_ft_and_records_a_refusal_first(tmp_path, monkeypa
     events = _spy(monkeypatch)
     runner = MatrixRunner(_preset(task, model, attack, refused), tmp_path, None, progress=False)
     outcome = runner.run()
-    assert not outcome.errors and len(outcome.written) == 2 and len(outcome.unsupported) == 1
+    runs = 3 if task == "toy_detection" else 2
+    assert not outcome.errors and len(outcome.written) == runs and len(outcome.unsupported) == 1
     assert events[0] == ("record", "unsupported") and ("fit", None) in events
     records = {p.parent.name: json.loads(p.read_text())
                for p in (tmp_path / "records").rglob("seed0.json")}
     assert records[refused]["status"] == "unsupported" and records[refused]["phase"] == "validation"
     assert refused.replace("ibau", "I-BAU").replace("ftsam", "FT-SAM") in records[refused]["reason"]
-    for name in ("nft", "ft"):
+    for name in ("nft", "ft", "fp")[:runs]:
         record = records[name]
         assert record["status"] == "ok", record.get("error")
         assert set(record["after"]) == metrics and set(record["before"]) == metrics
@@ -73,10 +77,12 @@ def test_new_modality_runs_nft_ft_and_records_a_refusal_first(tmp_path, monkeypa
     if task == "toy_detection":
         masked = {layer["name"] for layer in records["nft"]["diagnostics"]["layers"]}
         assert masked and not masked & {"cls_head", "box_head"}
+        assert records["fp"]["diagnostics"]["layer"] == ["cls_head", "box_head"]
+        assert records["fp"]["diagnostics"]["features"] == 144
     # resuming rewrites the refusal (re-checked) and skips the finished cells
     again = MatrixRunner(_preset(task, model, attack, refused), tmp_path, None, progress=False)
     second = again.run()
-    assert len(second.skipped) == 2 and len(second.unsupported) == 1 and not second.written
+    assert len(second.skipped) == runs and len(second.unsupported) == 1 and not second.written
 
 
 def test_only_refused_defenses_is_bad_input(tmp_path):
