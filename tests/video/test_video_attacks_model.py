@@ -226,3 +226,13 @@ def test_surrogate_cache_survives_trigger_and_poison_changes(tmp_path):
     third.artifact_dir = tmp_path
     third.prepare(splits.train, adapter, torch.device("cpu"), seed=0)
     assert not third.artifacts["surrogate"]["cache_hit"]
+
+
+def test_save_strip_writes_one_row_per_clip(tmp_path):
+    from PIL import Image
+
+    from tasks.video.figures import save_strip
+    path = save_strip([clips(n=1, t=4, size=8)[0], torch.rand(4, 3, 8, 8)], tmp_path / "s.png",
+                      scale=2)
+    width, height = Image.open(path).size
+    assert (width, height) == (2 + 4 * (16 + 2), 2 + 2 * (16 + 2))
