@@ -13,6 +13,9 @@ Splits (design §5b): the defender's clean set is ``clean_fraction`` of every cl
 held out from the official training split before anything else; ``train_per_class`` /
 ``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
 
+``pretrained_cnn`` (a path) loads local torchvision ResNet weights into the frame CNN, as the
+paper's ImageNet-pretrained ResNet-50 (nothing is downloaded; safetensors or a plain state_dict).
+
 Metrics: ``clean_acc``, ``asr``, ``lcr`` (core classification rules) and ``static_acc``: clean
 accuracy when every frame of a clip is replaced by its middle frame, i.e. what the model can
 tell from a single frame. On the motion datasets ``clean_acc`` far above ``static_acc`` shows
@@ -60,6 +63,7 @@ class VideoDataOptions:
     flip: bool | None = None              # None: on, except for the motion datasets
     storage: Literal["uint8", "float32"] = "uint8"
     synthetic_classes: int = 4            # dataset "synthetic" only
+    pretrained_cnn: str | None = None     # local torchvision ResNet weights for the frame CNN
 
     def __post_init__(self) -> None:
         for name in ("num_frames", "frame_size", "frame_step", "split", "synthetic_classes"):
@@ -150,7 +154,8 @@ class VideoTask(ClassificationAdapter):
 
     def build_model(self, name: str, splits: Splits) -> nn.Module:
         """Build ``name`` and check that it takes these clips (before any training)."""
-        model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes)
+        model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes,
+                                                     pretrained=self.options.pretrained_cnn)
         shape = tuple(splits.train.inputs.shape[1:])
         try:
             model.eval()

@@ -133,7 +133,10 @@ def load_pretrained_cnn(model: CNNLSTM, path: str | Path) -> CNNLSTM:
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}
-    missing, unexpected = model.cnn.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.cnn.load_state_dict(state, strict=False)
+    except RuntimeError as exc:   # shape mismatches
+        raise ValueError(f"{path} does not fit the frame CNN: {str(exc)[:300]}") from None
     if unexpected or any(not k.startswith("fc.") for k in missing):
         raise ValueError(f"{path} does not fit the frame CNN: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}")

@@ -236,3 +236,24 @@ def test_save_strip_writes_one_row_per_clip(tmp_path):
                       scale=2)
     width, height = Image.open(path).size
     assert (width, height) == (2 + 4 * (16 + 2), 2 + 2 * (16 + 2))
+
+
+def test_pretrained_cnn_from_local_weights_only(tmp_path):
+    import torchvision
+    from safetensors.torch import save_file
+
+    reference = torchvision.models.resnet18()
+    path = tmp_path / "resnet18.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(path))
+    adapter = TASK()
+    splits = adapter.load_splits("synthetic", None, {"frame_size": 16, "num_frames": 2,
+                                                     "synthetic_classes": 2, "clean_per_class": 2,
+                                                     "pretrained_cnn": str(path)}, seed=0)
+    model = adapter.build_model("cnn_lstm_resnet18", splits)
+    assert torch.equal(model.cnn.layer3[0].conv1.weight, reference.layer3[0].conv1.weight)
+    torch.save(reference.state_dict(), tmp_path / "r.pt")
+    tiny = MODELS.get("cnn_lstm_tiny", namespace="video")
+    with pytest.raises(ValueError, match="does not fit"):
+        tiny(num_classes=2, pretrained=str(tmp_path / "r.pt"))
+    with pytest.raises(FileNotFoundError, match="no downloads"):
+        tiny(num_classes=2, pretrained=str(tmp_path / "missing.safetensors"))
