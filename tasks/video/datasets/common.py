@@ -50,10 +50,16 @@ class DecodeSettings:
     on_error: Literal["raise", "skip"] = "raise"
 
 
+#: arguments a preparation script needs beyond --data-root (offline sources of this repository)
+SCRIPT_ARGS = {"synthetic_actions": " --objects ../shared/datasets/cifar10-jpg.tar.gz "
+                                    "--backgrounds ../shared/datasets/video"}
+
+
 def missing(path: Path, what: str, script: str) -> MissingSplitError:
     return MissingSplitError(
         f"{what} not found: {path}. Prepare the dataset with "
-        f"`python data_scripts/{script}.py --data-root DIR` and pass --data-root DIR")
+        f"`python data_scripts/{script}.py --data-root DIR{SCRIPT_ARGS.get(script, '')}` and "
+        f"pass --data-root DIR")
 
 
 def _fingerprint(items: list[tuple[Path, int]]) -> list:
