@@ -15,7 +15,11 @@ layer, initialised to 1 (design §2):
 
 "Directly" is decided by data flow, not by module order: one forward pass on an example input
 records which tensor each Conv/Linear returns and which tensor each norm receives; a tensor
-changed in place in between (``out += shortcut``) no longer counts as the layer's output. Depth order
+changed in place in between (``out += shortcut``) no longer counts as the layer's output. A
+max- or average-pooling module in between (``conv → MaxPool → BN``, as in airbench) is
+transparent: pooling keeps channels and commutes with a non-negative per-channel scale, so the
+norm's γ masks the conv's units all the same (without this, such a conv was masked through its
+weight rows and the norm in train mode normalised its mask away: it never moved from 1). Depth order
 (for the μ(l) schedule) is the order in which the layers first run in that pass.
 
 Not masked, by design:
@@ -43,6 +47,11 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 LINEAR_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+#: channel-keeping modules that commute with a non-negative per-channel scale
+TRANSPARENT_TYPES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AvgPool1d, nn.AvgPool2d,
+                     nn.AvgPool3d, nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d,
+                     nn.AdaptiveMaxPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+                     nn.AdaptiveAvgPool3d)
 NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm, nn.LayerNorm,
               nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 
@@ -115,6 +124,13 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
             if isinstance(output, torch.Tensor):
                 outputs[id(output)] = (output, name, output._version)
 
+    def through_pool(module: nn.Module, args: tuple, output: Any) -> None:
+        if not args or not isinstance(args[0], torch.Tensor) or not isinstance(output, torch.Tensor):
+            return
+        hit = outputs.get(id(args[0]))
+        if hit is not None and hit[0] is args[0] and args[0]._version == hit[2]:
+            outputs[id(output)] = (output, hit[1], output._version)
+
     def before_norm(module: nn.Module, args: tuple) -> None:
         name = names[module]
         if name in seen_norms or not args or not isinstance(args[0], torch.Tensor):
@@ -131,6 +147,8 @@ def trace_layers(model: nn.Module, example_input: Any) -> _Traced:
             handles.append(module.register_forward_hook(after_layer))
         elif isinstance(module, NORM_TYPES):
             handles.append(module.register_forward_pre_hook(before_norm))
+        elif isinstance(module, TRANSPARENT_TYPES):
+            handles.append(module.register_forward_hook(through_pool))
     was_training = model.training
     try:
         model.eval()

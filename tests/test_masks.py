@@ -150,3 +150,20 @@ def test_inject_leaves_mode_and_outputs_of_a_copy_alone():
     model.train()
     inject_masks(model, image_batch())
     assert model.training
+
+
+def test_a_pool_between_conv_and_norm_is_transparent_and_the_mask_learns():
+    from core.masks import select_layers
+
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Conv2d(4, 6, 3, padding=1), nn.MaxPool2d(2), nn.BatchNorm2d(6),
+                          nn.GELU(), nn.Conv2d(6, 6, 3), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(6, 2))
+    x = torch.rand(4, 3, 8, 8)
+    chosen = select_layers(model, x)
+    assert chosen[0] == ("3", "5", "norm")          # conv -> maxpool -> BN: the BN's γ
+    assert chosen[1] == ("7", "7", "weight")        # conv -> avgpool -> no norm: weight rows
+    masked = inject_masks(model, x)
+    model.train()
+    model(x).sum().backward()
+    assert masked[0].mask.grad is not None and masked[0].mask.grad.abs().sum() > 0
