@@ -79,6 +79,48 @@ def measure(name: str, batch: int, steps: int, warmup: int, repeats: int) -> dic
             "ft_steps": len(times["ft"])}
 
 
+def breakdown(name: str, batch: int, repeats: int = 3) -> dict:
+    """CPU seconds (median of ``repeats``) of one forward pass in train mode without autograd,
+    of forward + backward for NFT's masks only (``core.flat_masks``, weights frozen), and of
+    forward + backward for all weights (FT), on one batch, without augmentation or optimiser."""
+    import copy
+
+    import torch.nn.functional as F
+    from core.flat_masks import inject_flat_masks
+
+    TASKS.get("image")        # registers the image models
+    torch.manual_seed(0)
+    model = MODELS.get(name, namespace="image")(num_classes=10, in_channels=3, image_size=32)
+    x, y = torch.rand(batch, 3, 32, 32), torch.arange(batch) % 10
+    ft, nft = copy.deepcopy(model).train(), copy.deepcopy(model).train()
+    for p in nft.parameters():
+        p.requires_grad_(False)
+    masks = inject_flat_masks(nft, x[:2])
+
+    def forward() -> None:
+        with torch.no_grad():
+            ft(x)
+
+    def ft_step() -> None:
+        ft.zero_grad(set_to_none=True)
+        F.cross_entropy(ft(x), y).backward()
+
+    def nft_step() -> None:
+        masks.vector.grad = None
+        (F.cross_entropy(nft(x), y) + masks.l1()).backward()
+
+    out = {"model": name}
+    for label, fn in (("forward", forward), ("nft_fwd_bwd", nft_step), ("ft_fwd_bwd", ft_step)):
+        fn()
+        times = []
+        for _ in range(repeats):
+            start = time.process_time()
+            fn()
+            times.append(time.process_time() - start)
+        out[label] = statistics.median(times)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default="resnet18,preact_resnet18")
@@ -87,8 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per run")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs of each loop")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="instead: CPU s of forward, NFT fwd+bwd and FT fwd+bwd on one batch")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    if args.breakdown:
+        print("| model | forward (no grad) | NFT forward + backward | FT forward + backward | "
+              "NFT / FT |")
+        print("|---|---|---|---|---|")
+        for m in args.models.split(","):
+            r = breakdown(m, args.batch_size)
+            print(f"| {m} | {r['forward']:.3f} | {r['nft_fwd_bwd']:.3f} | {r['ft_fwd_bwd']:.3f} | "
+                  f"{r['nft_fwd_bwd'] / r['ft_fwd_bwd']:.2f}× |")
+        return 0
     rows = [measure(m, args.batch_size, args.steps, args.warmup, args.repeats)
             for m in args.models.split(",")]
     print(f"code: {ROOT}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
