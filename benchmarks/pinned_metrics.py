@@ -14,7 +14,8 @@ jobs, torch 2.11.0, one thread):
   minutes (``tests/pinned/quick_like_small_cnn.yaml``), with NFT and FT.
 
 ``before`` and ``after`` metrics must be equal to the last bit (exit 0), else every difference
-is listed (exit 1). Wall time: ~10 min for all three on the shared 2-core machine.
+is listed (exit 1). Wall time: 18 min for all three on the shared 2-core machine under load
+(2026-12-01: smoke_all ~13 min, text_smoke ~3 min, quick_like ~2 min).
 ``tests/test_runner.py`` checks the smoke preset's own cell in CI.
 """
 from __future__ import annotations
