@@ -16,6 +16,9 @@ trained here) and the clean test images whose label is not the attack's target:
 3. **Oracle pruning.** The ``k`` highest-scoring channels over all layers (score normalised per
    layer by its standard deviation) are zeroed (their γ and β, or their weight rows) for k in
    ``--prune``; ACC and ASR after each: if a few channels carry the backdoor, this removes it.
+4. **Pruning by NFT's masks** (``--mask-prune``, no trigger knowledge: what a defender can do):
+   the units of the victim whose final NFT mask (first record) is below τ are zeroed, the
+   others left as they were, for each τ; ANP's prune-by-threshold rule applied to NFT's masks.
 
 Writes ``OUT/units-ATTACK.json`` and ``OUT/units-ATTACK.md`` (+ a PNG with matplotlib).
 """
@@ -152,12 +155,25 @@ def analyse(args: argparse.Namespace) -> dict:
             zero_channels(pruned, n, torch.tensor(chans))
         metrics = adapter.evaluate(pruned, splits.test, attack, torch.device("cpu"), 1000)
         prune_rows.append({"k": k, **metrics, "layers": {n: len(c) for n, c in chosen.items()}})
+    mask_prune_rows = []
+    first = json.loads(Path(records[0]).read_text())["diagnostics"]
+    by_target = {layer["target"]: layer["name"] for layer in first["layers"]}
+    for tau in args.mask_prune:
+        pruned = copy.deepcopy(model)
+        counts = {}
+        for target, name in by_target.items():
+            low = torch.nonzero(torch.tensor(first["masks"][name]) < tau).flatten()
+            if len(low):
+                zero_channels(pruned, target, low)
+                counts[target] = len(low)
+        metrics = adapter.evaluate(pruned, splits.test, attack, torch.device("cpu"), 1000)
+        mask_prune_rows.append({"tau": tau, **metrics, "layers": counts})
     return {"attack": args.attack, "seed": args.seed, "model": runner.preset.model,
             "test_images": len(keep), "before": state.before,
             "top_channels": [{"layer": owners[i][0], "channel": owners[i][1],
                               "score": pooled[i].item()} for i in order[:10].tolist()],
             "layer_max_score": {n: scores[n].max().item() for n in layers},
-            "masks": mask_rows, "pruning": prune_rows}
+            "masks": mask_rows, "pruning": prune_rows, "mask_pruning": mask_prune_rows}
 
 
 def markdown(result: dict) -> str:
@@ -169,6 +185,12 @@ def markdown(result: dict) -> str:
     for row in result["pruning"]:
         hit = ", ".join(f"{n}:{c}" for n, c in row["layers"].items())
         lines.append(f"| {row['k']} | {row['clean_acc']:.2f} | {row['asr']:.2f} | {hit} |")
+    if result.get("mask_pruning"):
+        lines += ["", "Pruning by NFT's final masks (units with mask < τ zeroed, no trigger "
+                  "knowledge):", "", "| τ | units zeroed | ACC | ASR |", "|---|---|---|---|"]
+        for row in result["mask_pruning"]:
+            lines.append(f"| {row['tau']} | {sum(row['layers'].values())} | "
+                         f"{row['clean_acc']:.2f} | {row['asr']:.2f} |")
     lines += ["", "Final NFT masks on the top-5 % trigger channels of each layer vs. the rest:",
               "", "| record | layer | units | max score | mask top 5 % | mask rest | Spearman(mask, score) |",
               "|---|---|---|---|---|---|---|"]
@@ -191,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", type=int, default=1000, help="non-target test images used")
     parser.add_argument("--prune", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8, 16, 32])
+    parser.add_argument("--mask-prune", type=lambda s: [float(x) for x in s.split(",")],
+                        default=[], help="thresholds τ: zero the units whose NFT mask < τ")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     result = analyse(args)

@@ -13,7 +13,7 @@ def test_analysis_of_a_smoke_cell(tmp_path):
     assert main(["--preset", "smoke", "--out", str(run), *FAST]) == 0
     out = tmp_path / "analysis"
     assert analysis_main(["--run", str(run), "--attack", "blend", "--out", str(out),
-                          "--test", "100", "--prune", "1,4"]) == 0
+                          "--test", "100", "--prune", "1,4", "--mask-prune", "0.99,1.01"]) == 0
     result = json.loads((out / "units-blend.json").read_text())
     record = json.loads(next((run / "records").rglob("seed0.json")).read_text())
     assert result["before"] == record["before"]          # the cached victim, not a new one
@@ -25,6 +25,9 @@ def test_analysis_of_a_smoke_cell(tmp_path):
     for row in result["masks"]:
         assert 0.0 <= row["top_mask"] <= 1.0 and -1.0 <= row["spearman"] <= 1.0
     assert "Oracle pruning" in (out / "units-blend.md").read_text()
+    total = sum(len(v) for v in record["diagnostics"]["masks"].values())
+    below = sum(sum(m < 0.99 for m in v) for v in record["diagnostics"]["masks"].values())
+    assert [sum(r["layers"].values()) for r in result["mask_pruning"]] == [below, total]
 
 
 def test_clean_size_grows_the_clean_set_from_untouched_training_images(tmp_path):
