@@ -53,3 +53,32 @@ def test_sam_changes_the_masks_but_not_the_weights_or_the_running_stats():
         if before.is_floating_point() and before.dim() >= 1 and "running" not in name:
             ratio = torch.where(before.abs() > 1e-8, after / before, torch.ones_like(before))
             assert (ratio >= -1e-5).all() and (ratio <= 1 + 1e-5).all()
+
+
+def test_nft_prune_zeroes_exactly_the_units_below_the_threshold_and_keeps_the_rest():
+    from core.defenses.nft_prune import prune_units
+
+    task, clean = ToyTask(), toy_data()
+    model = toy_model()
+    defense = DEFENSES.get("nft_prune").from_options(
+        {"iterations": 6, "batch_size": 16, "progress": False, "lr": 0.5, "threshold": 0.97})
+    result = defense.purify(model, task, clean, "cpu", seed=0)
+    diag = result.diagnostics
+    assert diag["threshold"] == 0.97
+    expected = {name: sum(m < 0.97 for m in values) for name, values in diag["masks"].items()}
+    assert diag["pruned_units"] == {k: v for k, v in expected.items() if v}
+    assert sum(expected.values()) > 0
+    before, after = model.state_dict(), result.model.state_dict()
+    assert before.keys() == after.keys()
+    targets = {layer["name"]: layer["target"] for layer in diag["layers"]}
+    for name, values in diag["masks"].items():
+        weight = after[f"{targets[name]}.weight"]
+        for unit, m in enumerate(values):
+            if m < 0.97:
+                assert weight[unit].abs().sum() == 0
+            else:   # untouched: NFT's partial scales are not applied
+                assert torch.equal(weight[unit], before[f"{targets[name]}.weight"][unit])
+    with pytest.raises(ValueError, match="threshold"):
+        DEFENSES.get("nft_prune").from_options({"threshold": 1.5})
+    # the helper alone: a threshold of 0 prunes nothing
+    assert prune_units(toy_model(), diag["layers"], diag["masks"], 0.0) == {}

@@ -8,7 +8,8 @@ from ..registry import DEFENSES
 from .base import Defense, DefenseResult, TrainingTimeDefense, UnsupportedDefenseError
 
 DEFENSES.register_lazy("nft", "core.defenses.nft:NFT")
-DEFENSES.register_lazy("nft_sam", "core.defenses.nft_sam:NFTSAM")   # this suite's variant
+DEFENSES.register_lazy("nft_sam", "core.defenses.nft_sam:NFTSAM")   # this suite's variants
+DEFENSES.register_lazy("nft_prune", "core.defenses.nft_prune:NFTPrune")
 DEFENSES.register_lazy("ft", "core.defenses.ft:FT")
 DEFENSES.register_lazy("fp", "core.defenses.fp:FP")
 DEFENSES.register_lazy("anp", "core.defenses.anp:ANP")
