@@ -159,3 +159,19 @@ def balanced_split(targets: torch.Tensor, per_class: int | float, num_classes: i
     keep = torch.ones(len(targets), dtype=torch.bool)
     keep[held_out] = False
     return held_out, torch.nonzero(keep).flatten()
+
+
+def per_class_subset(targets: torch.Tensor, index: torch.Tensor, per_class: int | None,
+                     num_classes: int, generator: torch.Generator | None) -> torch.Tensor:
+    """``per_class`` entries of ``index`` from each class (random with ``generator``, else the
+    first ones), sorted; ``per_class=None`` returns ``index`` itself (tasks' seeded subsets)."""
+    if per_class is None:
+        return index
+    picks = []
+    for c in range(num_classes):
+        members = index[targets[index] == c]
+        if generator is not None:
+            members = members[torch.randperm(len(members), generator=generator)]
+        picks.append(members[:per_class])
+    return torch.sort(torch.cat(picks)).values
+

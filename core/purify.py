@@ -139,7 +139,7 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
         shifts = sam_shift(weights, config, lambda: adapter.loss(work, inputs, targets), loop) \
             if config.sam_rho > 0 else None
-        with loop.autocast(), _frozen_norm_stats(work, shifts is not None):
+        with loop.autocast(), frozen_batchnorm_stats(work, shifts is not None):
             loss = adapter.loss(work, inputs, targets) + eta_c * masks.l1()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -173,9 +173,9 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
 
 
 @contextmanager
-def _frozen_norm_stats(model: nn.Module, active: bool) -> Iterator[None]:
-    """With ``active``: batch-norm layers keep their running statistics (the SAM pass at
-    shifted weights must not move them; FT-SAM does the same)."""
+def frozen_batchnorm_stats(model: nn.Module, active: bool = True) -> Iterator[None]:
+    """With ``active``: batch-norm layers normalise with batch statistics but keep their running
+    ones (a pass at SAM-shifted weights must not move them; NFT-SAM and FT-SAM)."""
     norms = [m for m in model.modules() if isinstance(m, _BatchNorm)] if active else []
     momenta = [m.momentum for m in norms]
     for m in norms:
@@ -185,6 +185,18 @@ def _frozen_norm_stats(model: nn.Module, active: bool) -> Iterator[None]:
     finally:
         for m, momentum in zip(norms, momenta):
             m.momentum = momentum
+
+
+@torch.no_grad()
+def sam_epsilon(params: list[torch.Tensor], grads: list[torch.Tensor | None], rho: float,
+                adaptive: bool) -> list[torch.Tensor]:
+    """SAM's shift ε = ρ · T_w² g / ‖T_w g‖ per parameter (T_w = |w| when ``adaptive``, ASAM;
+    else 1); a missing gradient counts as zero."""
+    scaled = [torch.zeros_like(p) if g is None else g * (p.abs() if adaptive else 1.0)
+              for p, g in zip(params, grads)]
+    norm = torch.norm(torch.stack([s.norm(2) for s in scaled]), 2)
+    scale = rho / (norm + 1e-12)
+    return [s * (p.abs() if adaptive else 1.0) * scale for s, p in zip(scaled, params)]
 
 
 def sam_shift(weights: list[nn.Parameter], config: NFTConfig, loss_fn: Any,
@@ -200,14 +212,8 @@ def sam_shift(weights: list[nn.Parameter], config: NFTConfig, loss_fn: Any,
     finally:
         for p in weights:
             p.requires_grad_(False)
+    shifts = sam_epsilon(weights, list(grads), config.sam_rho, config.sam_adaptive)
     with torch.no_grad():
-        pairs = [(p, g) for p, g in zip(weights, grads)]
-        scaled = [torch.zeros_like(p) if g is None else g * (p.abs() if config.sam_adaptive else 1.0)
-                  for p, g in pairs]
-        norm = torch.norm(torch.stack([s.norm(2) for s in scaled]), 2)
-        scale = config.sam_rho / (norm + 1e-12)
-        shifts = [s * (p.abs() if config.sam_adaptive else 1.0) * scale
-                  for s, (p, _) in zip(scaled, pairs)]
         for p, e in zip(weights, shifts):
             p.add_(e)
     return shifts

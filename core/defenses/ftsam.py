@@ -16,17 +16,15 @@ other tasks.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch import nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from ..adapter import TaskAdapter
 from ..augment import Compose, to_soft
 from ..data import TensorData
+from ..purify import frozen_batchnorm_stats, sam_epsilon
 from .base import Defense, DefenseResult, UnsupportedDefenseError
 from .common import (FinetuneConfig, Stopwatch, check_unit_interval, lr_scheduler, prepare,
                      run_batches, seeded, sgd, steps_per_epoch)
@@ -46,20 +44,6 @@ class FTSAMConfig(FinetuneConfig):
         if self.rho < 0:
             raise ValueError(f"FT-SAM rho must be ≥ 0, got {self.rho}")
         check_unit_interval(self, "label_smoothing")
-
-
-@contextmanager
-def frozen_batchnorm_stats(model: nn.Module) -> Iterator[None]:
-    """BatchNorm layers normalise with batch statistics but do not update their running ones."""
-    norms = [m for m in model.modules() if isinstance(m, _BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for norm in norms:
-        norm.momentum = 0.0
-    try:
-        yield
-    finally:
-        for norm, momentum in zip(norms, momenta):
-            norm.momentum = momentum
 
 
 class LabelSmoothing:
@@ -106,12 +90,8 @@ class FTSAM(Defense):
         def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             loss = adapter.loss(work, inputs, targets)
             grads = torch.autograd.grad(loss, params)
+            shifts = sam_epsilon(params, list(grads), config.rho, config.adaptive)
             with torch.no_grad():
-                scaled = [g * (p.abs() if config.adaptive else 1.0) for g, p in zip(grads, params)]
-                norm = torch.norm(torch.stack([s.norm(2) for s in scaled]), 2)
-                scale = config.rho / (norm + 1e-12)
-                shifts = [s * (p.abs() if config.adaptive else 1.0) * scale
-                          for s, p in zip(scaled, params)]
                 for p, e in zip(params, shifts):
                     p.add_(e)
             optimizer.zero_grad(set_to_none=True)

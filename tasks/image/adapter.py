@@ -8,7 +8,6 @@ subsets for CPU presets. Images become float32 in [0, 1].
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +19,9 @@ from torch import nn
 from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
+from core.attack import hash_indices
 from core.config import from_dict
-from core.data import TensorData, balanced_split
+from core.data import TensorData, balanced_split, per_class_subset
 from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
 from core.seeding import make_generator
 
@@ -54,22 +54,7 @@ class ImageDataOptions:
             raise ValueError("crop_padding must be ≥ 0")
 
 
-def _per_class_subset(targets: torch.Tensor, index: torch.Tensor, per_class: int | None,
-                      num_classes: int, generator: torch.Generator | None) -> torch.Tensor:
-    """``per_class`` entries of ``index`` from each class (random with ``generator``, else the first)."""
-    if per_class is None:
-        return index
-    picks = []
-    for c in range(num_classes):
-        members = index[targets[index] == c]
-        if generator is not None:
-            members = members[torch.randperm(len(members), generator=generator)]
-        picks.append(members[:per_class])
-    return torch.sort(torch.cat(picks)).values
 
-
-def _index_hash(index: torch.Tensor) -> str:
-    return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
 
 
 @TASKS.register("image")
@@ -94,9 +79,9 @@ class ImageTask(ClassificationAdapter):
         else:
             size = opts.clean_fraction or PAPER_CLEAN_FRACTION.get(dataset, 0.01)
         held, rest = balanced_split(raw.train_y, size, num_classes, generator)
-        train_index = _per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes,
+        train_index = per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes,
                                         generator)
-        test_index = _per_class_subset(raw.test_y, torch.arange(len(raw.test_y)),
+        test_index = per_class_subset(raw.test_y, torch.arange(len(raw.test_y)),
                                        opts.test_per_class, num_classes, None)
         as_float = lambda x: x.float().div_(255.0)   # noqa: E731
         self.num_classes = num_classes
@@ -108,8 +93,8 @@ class ImageTask(ClassificationAdapter):
             num_classes=num_classes,
             info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
                   "train_size": len(train_index), "test_size": len(test_index),
-                  "clean_size": len(held), "clean_index_hash": _index_hash(held),
-                  "train_index_hash": _index_hash(train_index)})
+                  "clean_size": len(held), "clean_index_hash": hash_indices(held),
+                  "train_index_hash": hash_indices(train_index)})
 
     def model_kwargs(self, splits: Splits) -> dict[str, Any]:
         shape = splits.train.inputs.shape

@@ -18,7 +18,6 @@ weights, masks or features only.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +29,9 @@ from torch import nn
 from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
+from core.attack import hash_indices
 from core.config import from_dict
-from core.data import TensorData, balanced_split
+from core.data import TensorData, balanced_split, per_class_subset
 from core.registry import DATASETS, MODELS, TASKS
 from core.seeding import make_generator
 
@@ -75,21 +75,7 @@ DATASETS.register("modelnet40", _load_modelnet("modelnet40"), namespace="pointcl
 DATASETS.register("synthetic", SyntheticPointsConfig, namespace="pointcloud")
 
 
-def _subset(targets: torch.Tensor, index: torch.Tensor, per_class: int | None,
-            num_classes: int, generator: torch.Generator | None) -> torch.Tensor:
-    if per_class is None:
-        return index
-    picks = []
-    for c in range(num_classes):
-        members = index[targets[index] == c]
-        if generator is not None:
-            members = members[torch.randperm(len(members), generator=generator)]
-        picks.append(members[:per_class])
-    return torch.sort(torch.cat(picks)).values
 
-
-def _index_hash(index: torch.Tensor) -> str:
-    return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
 
 
 @TASKS.register("pointcloud")
@@ -126,8 +112,8 @@ class PointCloudTask(ClassificationAdapter):
             size: int | float = (opts.clean_per_class if opts.clean_per_class is not None
                                  else opts.clean_fraction or DEFAULT_CLEAN_FRACTION)
             held, rest = balanced_split(train_y, size, len(classes), generator)
-            train_index = _subset(train_y, rest, opts.train_per_class, len(classes), generator)
-            test_index = _subset(test_y, torch.arange(len(test_y)), opts.test_per_class,
+            train_index = per_class_subset(train_y, rest, opts.train_per_class, len(classes), generator)
+            test_index = per_class_subset(test_y, torch.arange(len(test_y)), opts.test_per_class,
                                  len(classes), None)
             info = {"layout": raw.layout, "skipped_files": len(raw.skipped)}
             self.up_axis = raw.up_axis
@@ -135,8 +121,8 @@ class PointCloudTask(ClassificationAdapter):
         info.update({"classes": list(classes), "num_points": int(train_x.shape[1]),
                      "up_axis": "xyz"[self.up_axis], "train_size": len(train_index),
                      "test_size": len(test_index), "clean_size": len(held),
-                     "clean_index_hash": _index_hash(held),
-                     "train_index_hash": _index_hash(train_index)})
+                     "clean_index_hash": hash_indices(held),
+                     "train_index_hash": hash_indices(train_index)})
         return Splits(train=TensorData(train_x[train_index], train_y[train_index]),
                       test=TensorData(test_x[test_index], test_y[test_index]),
                       clean=TensorData(train_x[held], train_y[held]),

@@ -23,7 +23,6 @@ that the model uses the order of frames.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +32,11 @@ import torch
 from torch import nn
 
 from core.adapter import Splits
-from core.attack import Attack
+from core.attack import Attack, hash_indices
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter, percent, predict
 from core.config import from_dict
-from core.data import TensorData, balanced_split
+from core.data import TensorData, balanced_split, per_class_subset
 from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
 from core.seeding import make_generator
 
@@ -83,21 +82,7 @@ class VideoDataOptions:
             raise ValueError(f"storage must be 'uint8' or 'float32', got {self.storage!r}")
 
 
-def _per_class(targets: torch.Tensor, index: torch.Tensor, count: int | None, num_classes: int,
-               generator: torch.Generator | None) -> torch.Tensor:
-    if count is None:
-        return index
-    picks = []
-    for c in range(num_classes):
-        members = index[targets[index] == c]
-        if generator is not None:
-            members = members[torch.randperm(len(members), generator=generator)]
-        picks.append(members[:count])
-    return torch.sort(torch.cat(picks)).values
 
-
-def _index_hash(index: torch.Tensor) -> str:
-    return "sha256:" + hashlib.sha256(index.long().numpy().tobytes()).hexdigest()
 
 
 def clip_to_unit(clips: torch.Tensor) -> torch.Tensor:
@@ -135,8 +120,8 @@ class VideoTask(ClassificationAdapter):
         size: int | float = (opts.clean_per_class if opts.clean_per_class is not None
                              else opts.clean_fraction)
         held, rest = balanced_split(raw.train_y, size, num_classes, generator)
-        train_index = _per_class(raw.train_y, rest, opts.train_per_class, num_classes, generator)
-        test_index = _per_class(raw.test_y, torch.arange(len(raw.test_y)), opts.test_per_class,
+        train_index = per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes, generator)
+        test_index = per_class_subset(raw.test_y, torch.arange(len(raw.test_y)), opts.test_per_class,
                                 num_classes, None)
         store = (lambda x: x.float().div_(255.0)) if opts.storage == "float32" else (lambda x: x)
         transform = clip_to_unit if opts.storage == "uint8" else None
@@ -148,8 +133,8 @@ class VideoTask(ClassificationAdapter):
             num_classes=num_classes,
             info={"classes": list(raw.classes), "clip_shape": list(raw.train_x.shape[1:]),
                   "train_size": len(train_index), "test_size": len(test_index),
-                  "clean_size": len(held), "clean_index_hash": _index_hash(held),
-                  "train_index_hash": _index_hash(train_index),
+                  "clean_size": len(held), "clean_index_hash": hash_indices(held),
+                  "train_index_hash": hash_indices(train_index),
                   "padded_clips": raw.padded, "skipped_videos": raw.skipped})
 
     def build_model(self, name: str, splits: Splits) -> nn.Module:
