@@ -65,6 +65,13 @@ class TaskAdapter(ABC):
     def __init__(self) -> None:
         self.num_classes: int | None = None
 
+    def capability_reason(self, capability: str) -> str | None:
+        """The task's own words for why it lacks the declared ``capability`` (the name of one of
+        the capability attributes above, e.g. ``"continuous_inputs"``); a defense that refuses
+        the task for that capability quotes it in place of its generic reason. Default None:
+        the generic reason."""
+        return None
+
     @classmethod
     def missing_methods(cls) -> list[str]:
         """The required (abstract) methods this adapter class leaves unimplemented."""

@@ -48,9 +48,10 @@ class Defense(ABC):
     def supports(self, adapter: TaskAdapter) -> str | None:
         """None when this defense (with its config) can serve ``adapter``'s task, else the
         reason it cannot. Reads only the adapter's declared capabilities (``continuous_inputs``,
-        ``single_label``, ``feature_maps``, the optional methods it implements): nothing is
-        loaded or trained, so the runner asks before any training and writes an
-        ``unsupported`` record instead of running the defense. Default: any task."""
+        ``single_label``, ``feature_maps``, the optional methods it implements; the reason quotes
+        ``adapter.capability_reason`` where the adapter words it): nothing is loaded or
+        trained, so the runner asks before any training and writes an ``unsupported`` record
+        instead of running the defense. Default: any task."""
         return None
 
     @abstractmethod

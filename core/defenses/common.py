@@ -237,18 +237,20 @@ def clean_score(adapter: TaskAdapter, model: nn.Module, data: TensorData,
 
 def require_perturbable(adapter: TaskAdapter, data: TensorData, defense: str) -> None:
     if not adapter.perturbable_inputs(data):
+        own = None if adapter.continuous_inputs else adapter.capability_reason("continuous_inputs")
+        reason = own or (f"{type(adapter).__name__} inputs are not continuous "
+                         f"(perturbable_inputs() is False)")
         raise UnsupportedDefenseError(
-            f"{defense} optimises an additive perturbation of the inputs, but "
-            f"{type(adapter).__name__} inputs are not continuous "
-            f"(perturbable_inputs() is False)")
+            f"{defense} optimises an additive perturbation of the inputs, but {reason}")
 
 
 def perturbation_support(adapter: TaskAdapter, defense: str) -> str | None:
     """Why ``defense`` (a trigger search over additive input perturbations against the model's
     own predictions: I-BAU, AWM) cannot serve ``adapter``, or None."""
     if not adapter.continuous_inputs:
-        return (f"{defense} adds a gradient-found perturbation to the inputs, but "
-                f"{type(adapter).__name__} inputs are not continuous (continuous_inputs is False)")
+        reason = (adapter.capability_reason("continuous_inputs") or f"{type(adapter).__name__} "
+                  f"inputs are not continuous (continuous_inputs is False)")
+        return f"{defense} adds a gradient-found perturbation to the inputs, but {reason}"
     if not adapter.can_predict_targets():
         return (f"{defense} searches its trigger against the model's own predictions, but "
                 f"{type(adapter).__name__} is not single-label classification and implements "

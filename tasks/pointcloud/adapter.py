@@ -10,9 +10,10 @@ Baselines that search one universal additive perturbation of the input tensor (I
 are refused, through the declared capability ``continuous_inputs = False``. The coordinates are
 continuous, but such a δ is indexed by point *slot*, and a point cloud is an unordered set: slot i
 holds an unrelated point in every shape (and after every resampling), so a "universal" δ is noise
-on random points rather than a trigger estimate. (Core words the refusal as "inputs are not
-continuous"; the reason is point order.) A permutation-invariant version (a perturbation field
-δ(x) over space) is possible but would be a new defense, not I-BAU or AWM. Every other baseline
+on random points rather than a trigger estimate. ``capability_reason`` gives the refusal that
+reason (point order) instead of core's generic "inputs are not continuous". A
+permutation-invariant version (a perturbation field δ(x) over space) is possible but would be a
+new defense, not I-BAU or AWM. Every other baseline
 works on point clouds unchanged (FT, FP, ANP, RNP, NAD, FT-SAM, MCR, ABL, CBD): they touch
 weights, masks or features only.
 """
@@ -89,6 +90,15 @@ class PointCloudTask(ClassificationAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.up_axis = 2
+
+    def capability_reason(self, capability: str) -> str | None:
+        if capability == "continuous_inputs":
+            return ("a point cloud is an unordered set of points: one perturbation δ indexed by "
+                    "point slot moves an unrelated point of every shape (slot i is a different "
+                    "surface point in each cloud and after each resampling), so it cannot "
+                    "estimate a trigger (the coordinates are continuous; the point order is "
+                    "meaningless)")
+        return None
 
     def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
                     seed: int) -> Splits:

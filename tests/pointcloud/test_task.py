@@ -2,12 +2,14 @@
 import json
 import math
 
+import pytest
 import torch
 
 from benchmarks.matrix import MatrixRunner
 from benchmarks.presets import load_preset
 from core.defenses.ibau import IBAU
 from core.defenses.awm import AWM
+from core.defenses.base import UnsupportedDefenseError
 from core.defenses.nft import NFT
 from core.registry import AUGMENTATIONS, TASKS
 from tasks.pointcloud.augmentations import PointDropout, RotateUp, SubsetMix
@@ -55,11 +57,30 @@ def test_point_augmentations():
 
 
 def test_ibau_and_awm_refuse_point_clouds_before_training():
-    adapter, _ = adapter_and_splits()
+    adapter, splits = adapter_and_splits()
     for defense in (IBAU(), AWM()):
-        reason = defense.supports(adapter)
-        assert reason and "continuous" in reason
+        reason = defense.supports(adapter)                      # the runner's check
+        assert reason and "unordered set" in reason and "point slot" in reason, reason
+        assert "inputs are not continuous" not in reason
+        with pytest.raises(UnsupportedDefenseError, match="unordered set"):  # purify's own check
+            defense.purify(torch.nn.Linear(3, 6), adapter, splits.clean, torch.device("cpu"))
     assert NFT().supports(adapter) is None
+
+
+def test_capability_reason_hook_is_generic():
+    """core quotes an adapter's own reason only where it gives one: an adapter that lacks the
+    capability without wording it (the text task, a point-cloud subclass returning None) keeps
+    core's generic message, and a continuous task is not refused."""
+    class Unworded(TASKS.get("pointcloud")):
+        def capability_reason(self, capability):
+            return None
+
+    generic = "inputs are not continuous (continuous_inputs is False)"
+    assert AWM().supports(Unworded()) == ("AWM adds a gradient-found perturbation to the inputs, "
+                                          f"but Unworded {generic}")
+    assert IBAU().supports(TASKS.get("text")()).endswith(f"but TextTask {generic}")
+    assert IBAU().supports(TASKS.get("video")()) is None
+    assert TASKS.get("video")().capability_reason("continuous_inputs") is None
 
 
 def test_smoke_preset_end_to_end(tmp_path):
