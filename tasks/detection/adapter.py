@@ -11,8 +11,9 @@ Metrics (percent): ``map`` (non-interpolated AP per category, averaged; protocol
 ``tasks/detection/metrics.py``), ``map_voc07`` (11-point), and for the clean-image attack
 ``asr`` (Chen et al.'s rule: top-K and score > threshold, see the attack), ``asr_control`` (the
 same rule where the trigger is incomplete), ``asr_images`` (how many test images count).
-Object detection with boxes (task kind ``boxes``) is not built yet: ``kind`` accepts only
-``multilabel``.
+Task kind ``boxes`` (``data.kind: boxes``): object detection with BadDet's backdoors on the same
+datasets; its parts live in ``boxes.py`` (this class delegates to it) and its metrics are
+``map`` (mAP@0.5), ``map_coco``, ``asr`` (ASR@0.5) and ``asr_clean``.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from core.data import TensorData
 from core.registry import ATTACKS, DATASETS, MODELS, TASKS
 from core.seeding import make_generator
 
+from . import boxes as box_kind
 from .compose import DEFAULT_SCENES, compose, noise_backgrounds, scene_categories, shape_objects
 from .datasets import DetectionDataset, DetectionSet
 from .metrics import asymmetric_loss, bce_loss, mean_average_precision, predicted_labels
@@ -43,7 +45,7 @@ MAP_PROTOCOL = ("non-interpolated AP per category over all test images (ASL/ML-D
 
 @dataclass(frozen=True)
 class DetectionDataOptions:
-    kind: Literal["multilabel"] = "multilabel"
+    kind: Literal["multilabel", "boxes"] = "multilabel"
     image_size: int = 64
     clean_fraction: float = 0.05        # of the training images (paper's image default: 1-5 %)
     clean_size: int | None = None       # overrides clean_fraction
@@ -56,8 +58,8 @@ class DetectionDataOptions:
     synthetic_test: int = 200
 
     def __post_init__(self) -> None:
-        if self.kind != "multilabel":
-            raise ValueError(f"detection kind {self.kind!r} is not built; only 'multilabel'")
+        if self.kind not in ("multilabel", "boxes"):
+            raise ValueError(f"detection kind must be 'multilabel' or 'boxes', got {self.kind!r}")
         if not 0.0 < self.clean_fraction < 1.0:
             raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
         for name in ("clean_size", "train_size", "test_size"):
@@ -98,7 +100,8 @@ class DetectionTask(TaskAdapter):
     name = "detection"
     DataOptions = DetectionDataOptions
     higher_is_better: ClassVar[dict[str, bool]] = {"map": True, "map_voc07": True, "asr": False,
-                                                   "asr_control": False}
+                                                   "asr_control": False, "map_coco": True,
+                                                   "asr_clean": False}
     default_nft_augmentation: ClassVar[str] = "mixup"
     primary_metric: ClassVar[str] = "map"
 
@@ -142,13 +145,29 @@ class DetectionTask(TaskAdapter):
                 "top_pairs_train": _cooccurrence(self.train_targets, self.categories),
                 "map_protocol": MAP_PROTOCOL, "loss": opts.loss,
                 "train_source": train_set.info, "test_source": test_set.info}
-        return Splits(train=TensorData(as_float(train_set.images[train_idx]), self.train_targets),
-                      test=TensorData(as_float(test_set.images[test_idx]), test_y[test_idx]),
-                      clean=TensorData(as_float(train_set.images[clean_idx]), train_y[clean_idx]),
+        if opts.kind == "boxes":
+            self.default_nft_augmentation = "box_mixup"
+            targets = [box_kind.box_targets(s.annotations, i) for s, i in
+                       ((train_set, train_idx), (test_set, test_idx), (train_set, clean_idx))]
+            info.update({"map_protocol": box_kind.MAP_PROTOCOL, "loss": "fcos (torchvision)",
+                         "objects_train": box_kind.describe_targets(targets[0])})
+        else:
+            targets = [self.train_targets, test_y[test_idx], train_y[clean_idx]]
+        return Splits(train=TensorData(as_float(train_set.images[train_idx]), targets[0]),
+                      test=TensorData(as_float(test_set.images[test_idx]), targets[1]),
+                      clean=TensorData(as_float(train_set.images[clean_idx]), targets[2]),
                       num_classes=self.num_classes, info=info)
+
+    @property
+    def boxes(self) -> bool:
+        return self.options.kind == "boxes"
 
     # -- models and attacks -------------------------------------------------------------------
     def build_model(self, name: str, splits: Splits) -> nn.Module:
+        box_kind.check_model_name(name, self.options.kind)
+        if self.boxes:
+            return MODELS.get(name, namespace=self.name)(
+                num_classes=splits.num_classes, image_size=self.options.image_size).train()
         model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes)
         shape = tuple(splits.train.inputs.shape[1:])
         model.eval()
@@ -161,6 +180,9 @@ class DetectionTask(TaskAdapter):
 
     def build_attack(self, name: str, options: dict[str, Any] | None, splits: Splits) -> Attack:
         attack = ATTACKS.get(name, namespace=self.name).from_options(options, splits.num_classes)
+        box_kind.check_attack(attack, self.options.kind)
+        if self.boxes:
+            return attack.bind(splits.info["categories"])
         if not hasattr(attack, "bind"):
             raise ValueError(f"attack {name!r} is not a multi-label attack")
         return attack.bind(splits.info["categories"], splits.train.targets)
@@ -171,24 +193,51 @@ class DetectionTask(TaskAdapter):
             return asymmetric_loss(logits, targets, reduction=reduction)
         return bce_loss(logits, targets, reduction=reduction)
 
-    def loss(self, model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def loss(self, model: nn.Module, inputs: torch.Tensor, targets: Any) -> torch.Tensor:
+        if self.boxes:
+            return box_kind.loss(model, inputs, targets)
         return self._loss(model(inputs), targets, "mean")
 
     def sample_losses(self, model: nn.Module, inputs: torch.Tensor,
                       targets: torch.Tensor) -> torch.Tensor:
+        if self.boxes:
+            raise box_kind.refuse("sample_losses")
         return self._loss(model(inputs), targets, "none")
 
     def predicted_targets(self, model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
         """The model's own multi-hot predictions (sigmoid score > 0.5)."""
+        if self.boxes:
+            raise box_kind.refuse("predicted_targets")
         return (torch.sigmoid(model(inputs).float()) > 0.5).float()
 
+    # -- capabilities that depend on the kind (known once the options are read) ------------------
+    def can_predict_targets(self) -> bool:
+        return not self.boxes
+
+    def implements(self, method: str) -> bool:
+        if self.boxes and method == "sample_losses":
+            return False
+        return super().implements(method)
+
+    def output_layers(self, model: nn.Module, example_input: Any) -> list[str]:
+        if self.boxes:
+            return box_kind.output_layers(model)
+        return super().output_layers(model, example_input)
+
     def train_augmentation(self) -> Augmentation:
+        if self.boxes:
+            from .box_augmentations import BoxShiftFlip
+
+            return BoxShiftFlip(padding=self.options.padding, flip=self.options.flip)
         from .augmentations import ShiftFlip
 
         return ShiftFlip(padding=self.options.padding, flip=self.options.flip)
 
     def samples_per_class(self, clean: TensorData) -> float:
-        """N_c: clean images per category, counted by positive labels (≥ 1)."""
+        """N_c: clean images per category, counted by positive labels (≥ 1); boxes: objects
+        per category."""
+        if self.boxes:
+            return box_kind.samples_per_class(clean, self.num_classes or 1)
         return max(1.0, float((clean.targets > 0.5).sum()) / max(1, clean.targets.shape[1]))
 
     def input_bounds(self) -> tuple[float, float]:
@@ -209,6 +258,8 @@ class DetectionTask(TaskAdapter):
 
     def evaluate(self, model: nn.Module, test: TensorData, attack: Attack | None,
                  device: torch.device, batch_size: int = 512) -> dict[str, float]:
+        if self.boxes:
+            return box_kind.evaluate(model, test, attack, device, batch_size)
         scores = self.scores(model, test.inputs, device, batch_size)
         labels = test.targets.cpu()
         metrics = {"map": mean_average_precision(scores, labels)[0],
