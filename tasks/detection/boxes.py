@@ -15,8 +15,10 @@ the backbone and the FPN neck only. Augmentation: shift (+ optional flip) moving
 concatenated).
 
 Baselines on detectors (which run, which refuse, why):
-* run: NFT, FT, FT-SAM without label smoothing, ANP, RNP, NAD, MCR, FP — they need only the
+* run: NFT, FT, FT-SAM without label smoothing, ANP, RNP, NAD, MCR — they need only the
   scalar loss, the output layers and (NAD) conv feature maps;
+* FP refuses by itself: it prunes the channels of the one tensor the output layers read, and a
+  detector's class, box and centre-ness branches read different tensors (five FPN levels);
 * refuse: I-BAU and AWM — their trigger search maximises the loss against the model's own
   predictions (``predicted_targets``); this kind does not turn a detector's thresholded,
   NMS-filtered detections into targets (a design choice we have not validated), so they refuse;

@@ -51,8 +51,8 @@ def test_splits_losses_and_unknown_options():
     assert adapter.loss(model, x, y).dim() == 0
     assert torch.allclose(adapter.sample_losses(model, x, y).mean(), adapter.loss(model, x, y))
     assert set(adapter.predicted_targets(model, x).unique().tolist()) <= {0.0, 1.0}
-    with pytest.raises(ValueError, match="'boxes' is not one of"):
-        _adapter_and_splits(kind="boxes")
+    with pytest.raises(ValueError, match="'keypoints' is not one of"):
+        _adapter_and_splits(kind="keypoints")
     from core.config import from_dict
     from tasks.detection.adapter import DetectionDataOptions
     with pytest.raises(Exception, match="image_sze"):

@@ -1,0 +1,143 @@
+"""The boxes kind end to end: splits with box targets, the detector loss in both modes, masks on
+backbone and neck only (folded back), honest refusals, bad boxes, the smoke preset."""
+import json
+
+import pytest
+import torch
+
+from core.defenses.base import UnsupportedDefenseError
+from core.purify import NFTConfig, nft_purify
+from core.registry import DEFENSES, TASKS
+from tasks.detection.box_augmentations import BoxMixUp
+from tasks.detection.box_models import detector_loss_dict
+
+from .test_datasets import write_coco
+
+
+def _boxes(**options):
+    adapter = TASKS.get("detection")()
+    splits = adapter.load_splits("synthetic", None, {
+        "kind": "boxes", "image_size": 32, "synthetic_train": 60, "synthetic_test": 16,
+        "clean_size": 16, **options}, seed=0)
+    return adapter, splits
+
+
+def test_splits_carry_box_targets_and_kinds_refuse_each_others_parts():
+    adapter, splits = _boxes()
+    assert len(splits.train) == 44 and len(splits.clean) == 16 and len(splits.test) == 16
+    first = splits.train.targets[0]
+    assert first["boxes"].shape[1] == 4 and first["boxes"].dtype == torch.float32
+    assert len(first["boxes"]) == len(first["labels"]) >= 1
+    assert adapter.default_nft_augmentation == "box_mixup"
+    with pytest.raises(ValueError, match="not a box detector"):
+        adapter.build_model("tiny_ml_cnn", splits)
+    with pytest.raises(ValueError, match="not a box attack"):
+        adapter.build_attack("clean_image", {}, splits)
+    ml = TASKS.get("detection")()
+    ml_splits = ml.load_splits("synthetic", None, {"image_size": 32, "synthetic_train": 40,
+                                                   "synthetic_test": 8}, seed=0)
+    with pytest.raises(ValueError, match="is a box detector"):
+        ml.build_model("fcos_micro", ml_splits)
+    with pytest.raises(ValueError, match="poisons boxes"):
+        ml.build_attack("baddet_oga", {}, ml_splits)
+
+
+def test_loss_in_train_and_eval_mode():
+    adapter, splits = _boxes()
+    torch.manual_seed(0)
+    model = adapter.build_model("fcos_micro", splits)
+    x, y = splits.train.batch(torch.arange(6))
+    model.train()
+    torch.manual_seed(1)
+    ours = adapter.loss(model, x, y)
+    torch.manual_seed(1)
+    theirs = sum(model(list(x), y).values())       # torchvision's own training forward
+    assert ours.dim() == 0 and torch.allclose(ours, theirs)
+    model.eval()
+    running = [m.running_mean.clone() for m in model.modules()
+               if isinstance(m, torch.nn.BatchNorm2d)]
+    loss = adapter.loss(model, x, y)
+    assert torch.isfinite(loss) and loss > 0
+    assert set(detector_loss_dict(model, x, y)) == {"classification", "bbox_regression",
+                                                    "bbox_ctrness"}
+    after = [m.running_mean for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert all(torch.equal(a, b) for a, b in zip(running, after))   # eval: statistics kept
+    loss.backward()
+    assert model.backbone.body.s2[0].weight.grad.abs().sum() > 0
+
+
+def test_nft_masks_backbone_and_neck_only_and_folds_back():
+    adapter, splits = _boxes()
+    model = adapter.build_model("fcos_micro", splits).eval()
+    heads = adapter.output_layers(model, splits.clean.input_example(2))
+    assert "head.classification_head.cls_logits" in heads
+    assert "head.regression_head.bbox_reg" in heads and all(h.startswith("head.") for h in heads)
+    result = nft_purify(model, adapter, splits.clean, BoxMixUp(),
+                        NFTConfig(iterations=3, batch_size=8, lr=0.5, progress=False), "cpu")
+    names = [layer["name"] for layer in result.layers]
+    assert any(n.startswith("backbone.body.") for n in names)
+    assert any(n.startswith("backbone.fpn.") for n in names)
+    assert not any(n.startswith("head.") for n in names)
+    assert type(result.model) is type(model)
+    assert result.model.state_dict().keys() == model.state_dict().keys()
+    assert any(min(v) < 1.0 for v in result.masks.values())          # the masks moved
+    fresh = adapter.build_model("fcos_micro", splits)                 # loads without masks
+    fresh.load_state_dict(result.model.state_dict())
+
+
+def test_refusals_are_honest():
+    adapter, splits = _boxes()
+    model = adapter.build_model("fcos_micro", splits)
+    for defense in ("ibau", "awm"):
+        reason = DEFENSES.get(defense)().supports(adapter)
+        assert reason and "predicted_targets" in reason, defense
+    for defense in ("abl", "cbd"):
+        assert "sample_losses" in DEFENSES.get(defense)().supports(adapter), defense
+    assert "single_label" in DEFENSES.get("ftsam")().supports(adapter)
+    for defense in ("nft", "ft", "anp", "rnp", "nad", "mcr"):
+        assert DEFENSES.get(defense)().supports(adapter) is None, defense
+    x, y = splits.clean.batch(torch.arange(4))
+    with pytest.raises(UnsupportedDefenseError, match="I-BAU, AWM"):
+        adapter.predicted_targets(model, x)
+    with pytest.raises(UnsupportedDefenseError, match="ABL, CBD"):
+        adapter.sample_losses(model, x, y)
+    with pytest.raises(UnsupportedDefenseError, match="I-BAU, AWM"):
+        DEFENSES.get("ibau").from_options({"batch_size": 8}).purify(
+            model, adapter, splits.clean, torch.device("cpu"))
+
+
+def test_bad_boxes_are_clipped_and_counted_in_the_boxes_kind(tmp_path):
+    for split in ("train2017", "val2017"):
+        write_coco(tmp_path / "coco", split)
+    adapter = TASKS.get("detection")()
+    splits = adapter.load_splits("coco", tmp_path, {"kind": "boxes", "image_size": 20,
+                                                    "clean_size": 1}, seed=0)
+    source = splits.info["train_source"]
+    assert source["boxes_clipped"] == 1 and source["boxes_dropped"] == 1
+    assert source["dropped_examples"] == ["b.jpg"]
+    boxes = torch.cat([t["boxes"] for t in splits.test.targets])
+    assert ((boxes >= 0) & (boxes <= 20)).all()
+    assert ((boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])).all()
+
+
+def test_boxes_smoke_preset_runs_in_seconds(tmp_path):
+    from benchmarks.matrix import MatrixRunner
+    from benchmarks.presets import load_preset
+    from benchmarks.run import main
+
+    for name in ("detection_boxes_smoke", "detection_boxes_quick"):
+        text = (load_preset.__globals__["PRESET_DIR"] / f"{name}.yaml").read_text()
+        assert "# hardware:" in text and "# expected" in text and "# runs:" in text, name
+        MatrixRunner(load_preset(name), tmp_path / name, None, progress=False).validate()
+    out = tmp_path / "smoke"
+    assert main(["--preset", "detection_boxes_smoke", "--out", str(out), "--no-progress"]) == 0
+    for defense in ("nft", "ft"):
+        record = json.loads((out / "records/detection/synthetic/fcos_micro/baddet_oga"
+                             / defense / "seed0.json").read_text())
+        assert record["status"] == "ok" and record["primary_metric"] == "map"
+        for stage in ("before", "after"):
+            metrics = record[stage]
+            assert 0 <= metrics["map"] <= 100 and 0 <= metrics["map_coco"] <= metrics["map"]
+            assert 0 <= metrics["asr"] <= 100 and metrics["asr_objects"] == 32
+        assert record["config"]["attack"]["kind"] == "oga"
+        assert record["poisoned_count"] == round(0.3 * 77)
