@@ -98,12 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(root))
     from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset, parse_sets, set_dotted
+    from benchmarks.presets import load_preset
 
-    overrides: dict = {}
-    for key, value in parse_sets(args.set):
-        set_dotted(overrides, key, value)
-    preset = load_preset(args.preset, overrides)
+    # --set keys are dotted paths into the preset (not whole top-level replacements)
+    preset = load_preset(args.preset, None, args.set)
     attack_name = args.attack or preset.attacks[0]
     runner = MatrixRunner(preset, args.out, args.data_root, progress=True)
     adapter, splits, attacks = runner.load(args.seed, [attack_name])

@@ -141,3 +141,14 @@ def test_boxes_smoke_preset_runs_in_seconds(tmp_path):
             assert 0 <= metrics["asr"] <= 100 and metrics["asr_objects"] == 32
         assert record["config"]["attack"]["kind"] == "oga"
         assert record["poisoned_count"] == round(0.3 * 77)
+
+
+def test_box_figure_draws_before_and_after(tmp_path):
+    from tasks.detection.box_figure import main
+
+    png = tmp_path / "fig.png"
+    assert main(["--preset", "detection_boxes_smoke", "--out", str(tmp_path / "run"),
+                 "--png", str(png), "--images", "2", "--set", "defense_options.nft.iterations=2"]) == 0
+    assert png.stat().st_size > 5000
+    summary = json.loads(png.with_suffix(".json").read_text())
+    assert len(summary["test_images"]) == 2 and "asr" in summary["after"]

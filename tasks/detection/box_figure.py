@@ -1,0 +1,120 @@
+"""Figure of the boxes kind: triggered test images with the boxes detected before and after a
+defense, one PNG per attack.
+
+    python -m tasks.detection.box_figure --preset detection_boxes_quick --data-root data \\
+        --out runs/detection_boxes_quick --attack baddet_oga --defense nft \\
+        --png results/detection_quick_boxes/baddet_oga_nft.png
+
+It goes through the runner's own path (as ``figure.py``): the preset's data and attack for the
+seed, the backdoored model from the run's cache (``--out``; trained there if missing), then the
+defense with the preset's options, deterministic for a seed, so the "after" model is the one the
+run's record measured (the script prints both metric sets to check). Each row is one triggered
+test image (objects the ASR rule counts, first ``--images`` of them): left the backdoored
+model's detections, right the purified one's, detections with score ≥ the attack's
+``score_threshold``; the attacker's target class in red, other classes in yellow, the
+triggered object / trigger box dashed cyan.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+
+def draw(images: torch.Tensor, before: list[dict], after: list[dict], items: list[list],
+         categories: list[str], target: int, threshold: float, title: str,
+         path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    n = images.shape[0]
+    fig, axes = plt.subplots(n, 2, figsize=(5.6, 2.9 * n), squeeze=False)
+    for row in range(n):
+        for col, (name, dets) in enumerate((("before", before), ("after", after))):
+            ax = axes[row][col]
+            ax.imshow(images[row].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
+            for box in items[row]:
+                x1, y1, x2, y2 = box.tolist()
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--",
+                                       edgecolor="cyan", linewidth=1.0))
+            d = dets[row]
+            keep = d["scores"] >= threshold
+            for box, label, score in zip(d["boxes"][keep].tolist(), d["labels"][keep].tolist(),
+                                         d["scores"][keep].tolist()):
+                colour = "red" if label == target else "yellow"
+                ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
+                                       fill=False, edgecolor=colour, linewidth=1.3))
+                ax.text(box[0], box[1] - 0.5, f"{categories[label]} {score:.2f}", color=colour,
+                        fontsize=6, va="bottom", backgroundcolor=(0, 0, 0, 0.45))
+            ax.set_title(name, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", required=True)
+    p.add_argument("--data-root", type=Path, default=None)
+    p.add_argument("--out", type=Path, required=True, help="the run folder (its model cache)")
+    p.add_argument("--defense", default="nft")
+    p.add_argument("--attack", default=None, help="default: the preset's first attack")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--images", type=int, default=3)
+    p.add_argument("--png", type=Path, required=True)
+    p.add_argument("--set", action="append", default=[], help="preset override key=value")
+    args = p.parse_args(argv)
+
+    root = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(root))
+    from benchmarks.matrix import MatrixRunner
+    from benchmarks.presets import load_preset
+
+    from .box_models import detect
+
+    # --set keys are dotted paths into the preset (not whole top-level replacements)
+    preset = load_preset(args.preset, None, args.set)
+    attack_name = args.attack or preset.attacks[0]
+    runner = MatrixRunner(preset, args.out, args.data_root, progress=True)
+    adapter, splits, attacks = runner.load(args.seed, [attack_name])
+    state = runner.prepare_attack(adapter, splits, attacks[attack_name], args.seed)
+    result = runner.build_defense(args.defense).purify(state.model, adapter, splits.clean,
+                                                       runner.device, args.seed)
+    after = adapter.evaluate(result.model, splits.test, state.attack, runner.device)
+    print(json.dumps({"before": state.before, "after": after}, indent=1))
+
+    attack = state.attack
+    triggered, items = attack.trigger_test(splits.test.inputs.cpu(), splits.test.targets)
+    rows = list(dict.fromkeys(item.image for item in items))[:args.images]
+    boxes = [[it.box for it in items if it.image == r] for r in rows]
+    images = triggered[rows]
+    det_before = detect(state.model, images, runner.device)
+    det_after = detect(result.model, images, runner.device)
+    cfg = attack.config
+    target = attack.categories[attack.target_index]
+    title = (f"{preset.dataset}/{preset.model}, {attack.name} (target {target}, "
+             f"{cfg.patch_size}px patch, blend {cfg.blend}); {args.defense}: "
+             f"ASR@0.5 {state.before['asr']:.1f} -> {after['asr']:.1f} %, "
+             f"mAP@0.5 {state.before['map']:.1f} -> {after['map']:.1f}")
+    draw(images, det_before, det_after, boxes, attack.categories, attack.target_index,
+         cfg.score_threshold, title, args.png)
+    summary = {"before": state.before, "after": after, "preset": args.preset, "seed": args.seed,
+               "defense": args.defense, "attack": attack.describe(), "test_images": rows,
+               "defense_wall_time_s": result.wall_time_s}
+    args.png.with_suffix(".json").write_text(json.dumps(summary, indent=1))
+    print(f"wrote {args.png} and {args.png.with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
