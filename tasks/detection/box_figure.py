@@ -40,13 +40,13 @@ def draw(images: torch.Tensor, before: list[dict], after: list[dict], items: lis
             ax = axes[row][col]
             ax.imshow(images[row].permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
             for box in items[row]:
-                x1, y1, x2, y2 = box.tolist()
+                x1, y1, x2, y2 = (box - 0.5).tolist()      # pixel i spans i-0.5..i+0.5 in imshow
                 ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, linestyle="--",
                                        edgecolor="cyan", linewidth=1.0))
             d = dets[row]
             keep = d["scores"] >= threshold
-            for box, label, score in zip(d["boxes"][keep].tolist(), d["labels"][keep].tolist(),
-                                         d["scores"][keep].tolist()):
+            for box, label, score in zip((d["boxes"][keep] - 0.5).tolist(),
+                                         d["labels"][keep].tolist(), d["scores"][keep].tolist()):
                 colour = "red" if label == target else "yellow"
                 ax.add_patch(Rectangle((box[0], box[1]), box[2] - box[0], box[3] - box[1],
                                        fill=False, edgecolor=colour, linewidth=1.3))
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = attack.config
     target = attack.categories[attack.target_index]
     title = (f"{preset.dataset}/{preset.model}, {attack.name} (target {target}, "
-             f"{cfg.patch_size}px patch, blend {cfg.blend}); {args.defense}: "
+             f"{cfg.patch_size}px patch, blend {cfg.blend});\n{args.defense}: "
              f"ASR@0.5 {state.before['asr']:.1f} -> {after['asr']:.1f} %, "
              f"mAP@0.5 {state.before['map']:.1f} -> {after['map']:.1f}")
     draw(images, det_before, det_after, boxes, attack.categories, attack.target_index,

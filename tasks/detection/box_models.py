@@ -87,7 +87,9 @@ def fcos_tiny(num_classes: int, image_size: int = 64, **_: object) -> nn.Module:
 
 @_register("fcos_micro")
 def fcos_micro(num_classes: int, image_size: int = 64, **_: object) -> nn.Module:
-    """The tests' detector: widths 8-8-16-16-32, 32-channel FPN, one head conv."""
+    """The tests' detector: widths 8-8-16-16-32, 32-channel FPN, one head conv. Below 64 px its
+    coarsest level is 1×1 and torchvision's head GroupNorm (one channel per group here) refuses
+    a batch of a single image there: run it on batches of ≥ 2 images (or at ≥ 64 px)."""
     return fcos(compact_backbone((8, 8, 16, 16, 32)), {"s2": "0", "s3": "1", "s4": "2"},
                 [16, 16, 32], num_classes, image_size, fpn_channels=32, head_convs=1)
 
