@@ -11,7 +11,7 @@ defense with the preset's options, deterministic for a seed, so the "after" mode
 run's record measured (the script prints both metric sets to check). Each row is one triggered
 test image (objects the ASR rule counts, first ``--images`` of them): left the backdoored
 model's detections, right the purified one's, detections with score ≥ the attack's
-``score_threshold``; the attacker's target class in red, other classes in yellow, the
+``score_threshold``; the attacker's target class (ODA: the victim class) in red, others yellow, the
 triggered object / trigger box dashed cyan.
 """
 from __future__ import annotations
@@ -101,12 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     det_before = detect(state.model, images, runner.device)
     det_after = detect(result.model, images, runner.device)
     cfg = attack.config
-    target = attack.categories[attack.target_index]
-    title = (f"{preset.dataset}/{preset.model}, {attack.name} (target {target}, "
+    # ODA has no target class: its victim class is the one to watch
+    oda = attack.kind == "oda" and attack.source_index is not None
+    highlight = attack.source_index if oda else attack.target_index
+    role = "victim" if oda else "target"
+    title = (f"{preset.dataset}/{preset.model}, {attack.name} ({role} "
+             f"{attack.categories[highlight]}, "
              f"{cfg.patch_size}px patch, blend {cfg.blend});\n{args.defense}: "
              f"ASR@0.5 {state.before['asr']:.1f} -> {after['asr']:.1f} %, "
              f"mAP@0.5 {state.before['map']:.1f} -> {after['map']:.1f}")
-    draw(images, det_before, det_after, boxes, attack.categories, attack.target_index,
+    draw(images, det_before, det_after, boxes, attack.categories, highlight,
          cfg.score_threshold, title, args.png)
     summary = {"before": state.before, "after": after, "preset": args.preset, "seed": args.seed,
                "defense": args.defense, "attack": attack.describe(), "test_images": rows,
