@@ -158,6 +158,13 @@ class DetectionTask(TaskAdapter):
                       clean=TensorData(as_float(train_set.images[clean_idx]), targets[2]),
                       num_classes=self.num_classes, info=info)
 
+    def configure(self, data_options: dict[str, Any]) -> None:
+        """The kind (``multilabel`` or ``boxes``) decides which defenses can serve the run; read
+        it before the runner asks them (``load_splits`` reads the same options again)."""
+        self.options = from_dict(DetectionDataOptions, data_options)
+        if self.options.kind == "boxes":
+            self.default_nft_augmentation = "box_mixup"
+
     @property
     def boxes(self) -> bool:
         return self.options.kind == "boxes"

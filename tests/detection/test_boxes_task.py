@@ -152,3 +152,20 @@ def test_box_figure_draws_before_and_after(tmp_path):
     assert png.stat().st_size > 5000
     summary = json.loads(png.with_suffix(".json").read_text())
     assert len(summary["test_images"]) == 2 and "asr" in summary["after"]
+
+
+def test_runner_refuses_before_training_from_the_kind(tmp_path):
+    """The runner configures the adapter with the preset's data options before it asks the
+    defenses, so the boxes kind's refusals are written before anything trains."""
+    from benchmarks.matrix import MatrixRunner
+    from benchmarks.presets import load_preset
+
+    preset = load_preset("detection_boxes_smoke", {"defenses": ["nft", "ibau", "awm", "abl"]})
+    runner = MatrixRunner(preset, tmp_path / "run", None, progress=False)
+    runner.validate()
+    assert sorted(runner.unsupported) == ["abl", "awm", "ibau"]
+    assert "predicted_targets" in runner.unsupported["ibau"]
+    multilabel = load_preset("detection_smoke", {"defenses": ["nft", "ibau"]})
+    runner = MatrixRunner(multilabel, tmp_path / "ml", None, progress=False)
+    runner.validate()
+    assert runner.unsupported == {}
