@@ -16,7 +16,6 @@ triggered object / trigger box dashed cyan.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -63,35 +62,11 @@ def draw(images: torch.Tensor, before: list[dict], after: list[dict], items: lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", required=True)
-    p.add_argument("--data-root", type=Path, default=None)
-    p.add_argument("--out", type=Path, required=True, help="the run folder (its model cache)")
-    p.add_argument("--defense", default="nft")
-    p.add_argument("--attack", default=None, help="default: the preset's first attack")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--images", type=int, default=3)
-    p.add_argument("--png", type=Path, required=True)
-    p.add_argument("--set", action="append", default=[], help="preset override key=value")
-    args = p.parse_args(argv)
-
-    root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root))
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
-
     from .box_models import detect
+    from .figure import parse_args, purify_from_run
 
-    # --set keys are dotted paths into the preset (not whole top-level replacements)
-    preset = load_preset(args.preset, None, args.set)
-    attack_name = args.attack or preset.attacks[0]
-    runner = MatrixRunner(preset, args.out, args.data_root, progress=True)
-    adapter, splits, attacks = runner.load(args.seed, [attack_name])
-    state = runner.prepare_attack(adapter, splits, attacks[attack_name], args.seed)
-    result = runner.build_defense(args.defense).purify(state.model, adapter, splits.clean,
-                                                       runner.device, args.seed)
-    after = adapter.evaluate(result.model, splits.test, state.attack, runner.device)
-    print(json.dumps({"before": state.before, "after": after}, indent=1))
+    args = parse_args(argv, __doc__.split("\n\n")[0], images=3)
+    preset, runner, adapter, splits, state, result, after = purify_from_run(args)
 
     attack = state.attack
     triggered, items = attack.trigger_test(splits.test.inputs.cpu(), splits.test.targets)

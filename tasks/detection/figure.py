@@ -82,19 +82,25 @@ def threshold_sweep(adapter, attack, before_model, after_model, test, device,
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv: list[str] | None, description: str, images: int) -> argparse.Namespace:
+    """The figure scripts' shared command line (this one and ``box_figure``)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--preset", required=True)
     p.add_argument("--data-root", type=Path, default=None)
     p.add_argument("--out", type=Path, required=True, help="the run folder (its model cache)")
     p.add_argument("--defense", default="nft")
     p.add_argument("--attack", default=None, help="default: the preset's first attack")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--images", type=int, default=4)
+    p.add_argument("--images", type=int, default=images)
     p.add_argument("--png", type=Path, required=True)
     p.add_argument("--set", action="append", default=[], help="preset override key=value")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
 
+
+def purify_from_run(args: argparse.Namespace):
+    """Through the runner's own path: the run's cached victim, the defense re-run
+    deterministically, both evaluated. Returns (preset, runner, adapter, splits, state, result,
+    after)."""
     root = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(root))
     from benchmarks.matrix import MatrixRunner
@@ -110,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
                                                        runner.device, args.seed)
     after = adapter.evaluate(result.model, splits.test, state.attack, runner.device)
     print(json.dumps({"before": state.before, "after": after}, indent=1))
+    return preset, runner, adapter, splits, state, result, after
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv, __doc__.split("\n\n")[0], images=4)
+    preset, runner, adapter, splits, state, result, after = purify_from_run(args)
     attack = state.attack
     summary = {"before": state.before, "after": after, "threshold_sweep": threshold_sweep(
         adapter, attack, state.model, result.model, splits.test, runner.device),

@@ -137,6 +137,11 @@ class BadDetAttack(Attack):
             return labels == self.source_index
         return labels != self.target_index
 
+    def images_with_source(self, targets: list[Target]) -> torch.Tensor:
+        """Indices of the images holding at least one victim object (``is_source``)."""
+        keep = [i for i, t in enumerate(targets) if bool(self.is_source(t["labels"]).any())]
+        return torch.tensor(keep, dtype=torch.int64)
+
     # -- pixels ---------------------------------------------------------------------------------
     def stamp(self, image: torch.Tensor, x: int, y: int, width: int | None = None,
               height: int | None = None) -> torch.Tensor:

@@ -22,8 +22,7 @@ class BadDetRegionalMisclassification(BadDetAttack):
     kind = "rma"
 
     def eligible(self, targets: list[Target]) -> torch.Tensor:
-        keep = [i for i, t in enumerate(targets) if bool(self.is_source(t["labels"]).any())]
-        return torch.tensor(keep, dtype=torch.int64)
+        return self.images_with_source(targets)
 
     def poison_one(self, image: torch.Tensor, target: Target,
                    rng: np.random.Generator) -> Target:
