@@ -86,3 +86,22 @@ def test_the_real_cpu_is_read():
     assert name
     path = resolve_cpu_bf16("auto")
     assert path.cpu_bf16 in (True, False) and path.reason
+
+
+@pytest.mark.parametrize("flags, bf16", [({"avx512f"}, False), ({"avx512f", "amx_bf16"}, True)])
+def test_a_preset_with_auto_trains_on_the_path_the_cpu_has_and_records_it(
+        monkeypatch, tmp_path, flags, bf16):
+    from benchmarks.run import main
+
+    fake_cpu(monkeypatch, flags)
+    out = tmp_path / "run"
+    assert main(["--preset", "smoke", "--out", str(out), "--no-progress", "--defenses", "ft",
+                 "--attacks", "blend", "--set", "train.cpu_bf16=auto",
+                 "--set", "train.epochs=1", "--set", "defense_options.ft.epochs=1"]) == 0
+    record = __import__("json").loads(
+        next((out / "records").rglob("seed0.json")).read_text())
+    assert record["numeric_path"]["cpu_bf16"] is bf16
+    assert record["numeric_path"]["reason"].startswith("auto:")
+    assert record["config"]["train"]["cpu_bf16"] is bf16          # resolved, not "auto"
+    cached = list((out / "cache" / "models").glob("*.safetensors"))
+    assert len(cached) == 1
