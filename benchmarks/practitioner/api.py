@@ -11,7 +11,7 @@ trained on inputs normalised with ``normalize`` (a preset such as ``"cifar10"``/
 normalising wrapper, so their augmentations and input bounds are right; the returned model is a
 new object of the input's class with the same state_dict keys and the same expected input, and
 the input ``model`` is left untouched. The command line (``nft-suite purify``,
-``benchmarks/purify.py``) is a thin layer over these functions.
+``benchmarks/practitioner/purify_cli.py``) is a thin layer over these functions.
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from benchmarks.practitioner_data import holdout_split, parse_normalize
-from benchmarks.practitioner_models import PractitionerInputError
-from benchmarks.practitioner_output import Normalized
+from benchmarks.practitioner.data import holdout_split, parse_normalize
+from benchmarks.practitioner.models import PractitionerInputError
+from benchmarks.practitioner.output import Normalized
 from core.data import TensorData
 
 __all__ = ["purify", "compare", "PractitionerInputError", "DEFAULT_BATCH"]
@@ -84,7 +84,7 @@ def versions() -> dict[str, str]:
     except Exception:  # noqa: BLE001 - not installed as a package
         pass
     try:
-        root = Path(__file__).resolve().parent.parent
+        root = Path(__file__).resolve().parents[2]
         out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, text=True,
                                            capture_output=True, timeout=10).stdout.strip()
     except Exception:  # noqa: BLE001 - not a checkout

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import torch
 
-from benchmarks.practitioner_models import PractitionerInputError
+from benchmarks.practitioner.models import PractitionerInputError
 from core.data import TensorData
 
 #: named ``--normalize`` presets: (mean, std) per RGB channel

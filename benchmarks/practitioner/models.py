@@ -21,6 +21,7 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import io
@@ -118,6 +119,23 @@ def _zoo(name: str, num_classes: int, image_size: int, kwargs: dict) -> nn.Modul
     return factory(num_classes=num_classes, in_channels=3, image_size=image_size, **kwargs)
 
 
+def _import_from_cwd(module_name: str) -> Any:
+    """Import ``module_name``, looking in the working folder first (as ``python`` itself does
+    for a script there), without changing ``sys.path``."""
+    top = module_name.partition(".")[0]
+    if top not in sys.modules:
+        found = importlib.machinery.PathFinder.find_spec(top, [str(Path.cwd())])
+        if found is not None:
+            module = importlib.util.module_from_spec(found)
+            sys.modules[top] = module
+            try:
+                found.loader.exec_module(module)
+            except BaseException:
+                del sys.modules[top]
+                raise
+    return importlib.import_module(module_name)
+
+
 def _user_builder(spec: str) -> Any:
     module_name, _, attr = spec.rpartition(":")
     if module_name.endswith(".py"):
@@ -128,15 +146,12 @@ def _user_builder(spec: str) -> Any:
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     else:
-        sys.path.insert(0, str(Path.cwd()))
         try:
-            module = importlib.import_module(module_name)
+            module = _import_from_cwd(module_name)
         except ImportError as exc:
             raise PractitionerInputError(f"--arch {spec}: cannot import {module_name!r} ({exc}); "
                                          f"run from the folder that holds it or give "
                                          f"path/to/file.py:{attr}") from None
-        finally:
-            sys.path.remove(str(Path.cwd()))
     builder = getattr(module, attr, None)
     if not callable(builder):
         raise PractitionerInputError(f"--arch {spec}: {module_name} has no callable {attr!r}")

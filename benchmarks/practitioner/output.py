@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from benchmarks.practitioner_models import Weights
+from benchmarks.practitioner.models import Weights
 from core.checkpoint import save_state_dict
 
 class Normalized(nn.Module):

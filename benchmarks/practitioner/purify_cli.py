@@ -1,4 +1,4 @@
-r"""Purify an image classifier you hold: ``nft-suite purify`` (or ``python benchmarks/purify.py``).
+r"""Purify an image classifier you hold: ``nft-suite purify`` (or ``python -m benchmarks.practitioner``).
 
     nft-suite purify --arch torchvision:resnet18 --weights model.safetensors --num-classes 10 \
         --normalize cifar10 --clean-dir clean_images --out purified.safetensors \
@@ -39,15 +39,12 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):   # run as a script from a checkout: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import torch
 
-import torch  # noqa: E402
-
-from benchmarks.practitioner_models import PractitionerInputError  # noqa: E402
-from benchmarks.practitioner_output import OUTPUT_SUFFIXES  # noqa: E402
-from core.checkpoint import UnsafeCheckpointError  # noqa: E402
-from core.config import ConfigError  # noqa: E402
+from benchmarks.practitioner.models import PractitionerInputError
+from benchmarks.practitioner.output import OUTPUT_SUFFIXES
+from core.checkpoint import UnsafeCheckpointError
+from core.config import ConfigError
 
 PurifyInputError = PractitionerInputError     # the name this module used before
 
@@ -163,9 +160,8 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run(args: argparse.Namespace, command: str) -> tuple[int, dict]:
-    from benchmarks import practitioner_data as data
-    from benchmarks import practitioner_models as models
-    from benchmarks.practitioner_output import write_model
+    from benchmarks.practitioner import data, models
+    from benchmarks.practitioner.output import write_model
     from benchmarks.practitioner import compare
 
     start = time.perf_counter()
@@ -280,7 +276,7 @@ def _print_table(report: dict) -> None:
     print(f"report: {report['report']['json']}, {report['report']['markdown']}")
 
 
-def main(argv: list[str] | None = None, prog: str = "python benchmarks/purify.py") -> int:
+def main(argv: list[str] | None = None, prog: str = "nft-suite purify") -> int:
     args = parse_args(argv)
     command = " ".join([prog, *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     from core.registry import UnknownNameError

@@ -267,7 +267,7 @@ def render_markdown(cells: list[CellStats], drops: list[dict], refs: list[dict],
         head = ["table", "dataset", "model", "attack", "defense", "metric", "paper", "ours",
                 "our cells", "paper hardware", "our hardware", "source"]
         lines += ["", "## Beside the paper", "",
-                  "Reference numbers from `benchmarks/reference/`; an open attack (`any`) is "
+                  "Reference numbers from `benchmarks/reporting/reference/`; an open attack (`any`) is "
                   "compared with the mean over our attacks. Times on different hardware are not "
                   "comparable in absolute terms.", "",
                   "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]

@@ -1,6 +1,6 @@
 """Curate a run into ``results/``: its table plus the provenance of every cell.
 
-    python -m benchmarks.export runs/smoke results/synthetic_smoke.md
+    python -m benchmarks.reporting.export runs/smoke results/synthetic_smoke.md
 
 The table is the run's summary; below it, per cell: the exact command, seed, git commit and
 dirty flag, versions, hardware and wall time of each phase, and the resolved configs.
@@ -12,10 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.summary import load_records, render  # noqa: E402
+from benchmarks.reporting.summary import load_records, render
 
 
 def provenance(record: dict) -> str:

@@ -128,7 +128,7 @@ def bar_metrics(cells: Sequence) -> list[str]:
 def metric_bars(cells: Sequence, path: Path, metrics: Sequence[str] | None = None,
                 title: str = "") -> Path:
     """Grouped bars per attack: the backdoored model ("no defense") and each defense after,
-    mean ± std over seeds. ``cells`` are ``benchmarks.aggregate.CellStats``; ``metrics``
+    mean ± std over seeds. ``cells`` are ``benchmarks.reporting.aggregate.CellStats``; ``metrics``
     default to ``bar_metrics(cells)``."""
     plt = _pyplot()
     if not cells:

@@ -1,4 +1,4 @@
-"""Paper reference numbers in ``benchmarks/reference/`` (format in its README.md).
+"""Paper reference numbers in ``benchmarks/reporting/reference/`` (format in its README.md).
 
 Two kinds of file:
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from core.config import ConfigError, set_dotted
+
 from .aggregate import CELL_KEYS, DEFAULT_HIGHER, CellStats, aggregate_records
-from .presets import check_tolerances, parse_tolerance, set_dotted
 from .summary import load_records
 
 EXIT_REGRESSION = 3
@@ -74,6 +75,35 @@ class Report:
                   for k in self.new_cells]
         lines += [f"skipped    {s}" for s in self.skipped]
         return "\n".join(lines) + "\n"
+
+
+STAGES = ("before", "after", "timings_s")
+
+
+def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:
+    """``2.0`` → (2.0, absolute); ``"25%"`` → (25.0, relative)."""
+    relative = isinstance(value, str) and value.strip().endswith("%")
+    raw = value.strip()[:-1] if relative else value
+    if isinstance(raw, bool):
+        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}")
+    try:
+        number = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}") from None
+    if number < 0:
+        raise ConfigError(f"{where}: a tolerance must be ≥ 0, got {value!r}")
+    return number, relative
+
+
+def check_tolerances(tolerances: Mapping[str, Any]) -> None:
+    for stage, metrics in tolerances.items():
+        if stage not in STAGES:
+            raise ConfigError(f"regression: unknown stage {stage!r}; use one of {', '.join(STAGES)}"
+                              f" (e.g. regression.after.asr=2.0)")
+        if not isinstance(metrics, Mapping):
+            raise ConfigError(f"regression.{stage} must map metric names to tolerances")
+        for metric, value in metrics.items():
+            parse_tolerance(value, f"regression.{stage}.{metric}")
 
 
 def tolerances_from(preset_block: Mapping[str, Any] | None, flags: list[str] | None) -> dict:

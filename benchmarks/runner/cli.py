@@ -23,12 +23,9 @@ import shlex
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):   # run as a script from a checkout: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.config import ConfigError                   # noqa: E402
-from benchmarks.presets import load_preset            # noqa: E402
-from benchmarks.regression import EXIT_REGRESSION     # noqa: E402
+from benchmarks.reporting.regression import EXIT_REGRESSION
+from benchmarks.runner.presets import load_preset
+from core.config import ConfigError
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 SUBCOMMANDS = ("aggregate", "plot", "sweep", "compare")
@@ -63,7 +60,7 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset key, e.g. train.epochs=5 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    scale = parser.add_argument_group("scale-out (benchmarks/executors.py)")
+    scale = parser.add_argument_group("scale-out (benchmarks/runner/executors.py)")
     scale.add_argument("--executor", choices=("local", "ray", "slurm"), default="local")
     scale.add_argument("--ray-address", help="Ray cluster address (default: a local instance)")
     scale.add_argument("--ray-num-cpus", type=int, help="CPUs of a local Ray instance")
@@ -75,7 +72,7 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     scale.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
                        help="submitit parameter, e.g. slurm_partition=gpu or timeout_min=600")
     scale.add_argument("--slurm-poll-s", type=float, default=10.0, help=argparse.SUPPRESS)
-    check = parser.add_argument_group("regression (benchmarks/regression.py)")
+    check = parser.add_argument_group("regression (benchmarks/reporting/regression.py)")
     check.add_argument("--compare-to", type=Path, metavar="BASELINE",
                        help="baseline run folder or cells.csv to compare the run with")
     check.add_argument("--fail-on-regression", action="store_true",
@@ -85,8 +82,8 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="run.py", description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_matrix_flags(parser)
     return parser.parse_args(argv)
 
@@ -98,8 +95,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _executor(args: argparse.Namespace, out: Path):
-    from benchmarks.executors import build_executor
-    from benchmarks.presets import parse_sets
+    from benchmarks.runner.executors import build_executor
+    from benchmarks.runner.presets import parse_sets
 
     return build_executor(args.executor, out, {
         "ray_address": args.ray_address, "ray_num_cpus": args.ray_num_cpus,
@@ -115,9 +112,9 @@ def _command(argv: list[str] | None) -> str:
 
 def run_matrix(preset, args: argparse.Namespace, out: Path, command: str) -> tuple[int, object]:
     """Run one matrix and write summary.md + tables; returns (exit code, outcome)."""
-    from benchmarks.aggregate import aggregate, terminal_table
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.summary import write_summary
+    from benchmarks.reporting.aggregate import aggregate, terminal_table
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.reporting.summary import write_summary
 
     runner = MatrixRunner(preset, out, args.data_root, args.cache_dir,
                           progress=not args.no_progress, command=command)
@@ -141,7 +138,7 @@ def run_matrix(preset, args: argparse.Namespace, out: Path, command: str) -> tup
 
 
 def regression_exit(run_dir: Path, baseline: Path, tolerances: dict, fail: bool) -> int:
-    from benchmarks.regression import check
+    from benchmarks.reporting.regression import check
 
     report = check(run_dir, baseline, tolerances)
     print(report.render(), end="")
@@ -155,7 +152,7 @@ def main_matrix(argv: list[str] | None) -> int:
         out = args.out or Path("runs") / preset.name
         tolerances = None
         if args.compare_to is not None or args.tolerance:
-            from benchmarks.regression import tolerances_from
+            from benchmarks.reporting.regression import tolerances_from
 
             tolerances = tolerances_from(preset.regression or None, args.tolerance)
             if args.compare_to is not None and not args.compare_to.exists():
@@ -171,7 +168,7 @@ def main_matrix(argv: list[str] | None) -> int:
 
 
 def main_aggregate(argv: list[str]) -> int:
-    from benchmarks.aggregate import aggregate
+    from benchmarks.reporting.aggregate import aggregate
 
     parser = argparse.ArgumentParser(prog="run.py aggregate",
                                      description="mean ± std tables of a run (Markdown + CSV)")
@@ -189,7 +186,7 @@ def main_aggregate(argv: list[str]) -> int:
 
 
 def main_plot(argv: list[str]) -> int:
-    from benchmarks.plots import plot_run
+    from benchmarks.reporting.plots import plot_run
 
     parser = argparse.ArgumentParser(prog="run.py plot", description="figures of a run (PNG)")
     parser.add_argument("run_dir", type=Path)
@@ -205,7 +202,7 @@ def main_plot(argv: list[str]) -> int:
 
 
 def main_compare(argv: list[str]) -> int:
-    from benchmarks.regression import tolerances_from
+    from benchmarks.reporting.regression import tolerances_from
 
     parser = argparse.ArgumentParser(prog="run.py compare",
                                      description="regression check of a finished run")
@@ -224,11 +221,11 @@ def main_compare(argv: list[str]) -> int:
 
 
 def main_sweep(argv: list[str]) -> int:
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.sweeps import expand, sweep_tables
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.sweeps import expand, sweep_tables
 
     parser = argparse.ArgumentParser(prog="run.py sweep",
-                                     description="run a named sweep (benchmarks/sweeps/NAME.yaml)")
+                                     description="run a named sweep (benchmarks/runner/sweeps/NAME.yaml)")
     parser.add_argument("sweep", help="sweep name or YAML path")
     parser.add_argument("--dry-run", action="store_true", help="resolve and validate only")
     add_matrix_flags(parser)

@@ -1,5 +1,5 @@
 """Executors: how the unfinished cells of a matrix are run. Every executor writes the same
-records (``benchmarks/matrix.py`` does the work); they differ in where the work happens.
+records (``benchmarks/runner/matrix.py`` does the work); they differ in where the work happens.
 
 * ``local`` (default): in this process, data loaded once per seed and every backdoored model
   trained once per (seed, attack), then reused by each defense.
@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from .matrix import Cell, MatrixOutcome, MatrixRunner, error_info
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EXECUTORS = ("local", "ray", "slurm")
 
 

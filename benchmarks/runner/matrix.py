@@ -4,7 +4,7 @@ For every seed the dataset is loaded once; for every attack the backdoored model
 once (or loaded from the cache, keyed by a hash of everything that determines it) and reused by
 every defense. A cell whose record exists is skipped; a cell that fails writes an error record
 and the matrix goes on. How cells are executed (in this process, on Ray, on SLURM) is the
-executor's business (``benchmarks/executors.py``); every executor writes the same records.
+executor's business (``benchmarks/runner/executors.py``); every executor writes the same records.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from core.registry import ATTACKS, AUGMENTATIONS, DATASETS, DEFENSES, MODELS, TA
 from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, fit
 
-from .features import save_features
+from ..reporting.features import save_features
 from .presets import Preset
 
 importlib.import_module("tasks")   # registers the task adapters lazily
@@ -204,8 +204,6 @@ class MatrixRunner:
 
     def run(self, executor: Any = None) -> MatrixOutcome:
         """Validate, then hand every unfinished cell to ``executor`` (default: this process)."""
-        from .executors import LocalExecutor
-
         self.validate()
         outcome = MatrixOutcome()
         cells = self.cells()
@@ -223,7 +221,10 @@ class MatrixRunner:
         bar = tqdm(total=len(cells), initial=len(cells) - len(pending), desc="matrix",
                    unit="cell", disable=not self.progress, dynamic_ncols=True)
         try:
-            (executor or LocalExecutor()).execute(self, pending, outcome, bar)
+            if executor is None:
+                self.run_local(pending, outcome, bar)
+            else:
+                executor.execute(self, pending, outcome, bar)
             bar.set_postfix_str(f"{len(outcome.errors)} failed" if outcome.errors else "done")
         finally:
             bar.close()

@@ -1,4 +1,4 @@
-"""Presets: YAML files in ``benchmarks/presets/`` read into a typed ``Preset``.
+"""Presets: YAML files in ``benchmarks/runner/presets/`` read into a typed ``Preset``.
 
 Each file starts with a comment header saying the hardware it is meant for, the numbers it is
 expected to reach and how many runs it makes. Unknown keys are errors. Command-line flags and
@@ -9,14 +9,14 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-from core.config import ConfigError, from_dict
+from benchmarks.reporting.regression import check_tolerances
+from core.config import ConfigError, from_dict, set_dotted
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
-STAGES = ("before", "after", "timings_s")
 
 
 @dataclass
@@ -62,48 +62,8 @@ def all_defenses() -> list[str]:
     return DEFENSES.names()
 
 
-def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:
-    """``2.0`` → (2.0, absolute); ``"25%"`` → (25.0, relative)."""
-    relative = isinstance(value, str) and value.strip().endswith("%")
-    raw = value.strip()[:-1] if relative else value
-    if isinstance(raw, bool):
-        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}")
-    try:
-        number = float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected a number or 'N%', got {value!r}") from None
-    if number < 0:
-        raise ConfigError(f"{where}: a tolerance must be ≥ 0, got {value!r}")
-    return number, relative
-
-
-def check_tolerances(tolerances: Mapping[str, Any]) -> None:
-    for stage, metrics in tolerances.items():
-        if stage not in STAGES:
-            raise ConfigError(f"regression: unknown stage {stage!r}; use one of {', '.join(STAGES)}"
-                              f" (e.g. regression.after.asr=2.0)")
-        if not isinstance(metrics, Mapping):
-            raise ConfigError(f"regression.{stage} must map metric names to tolerances")
-        for metric, value in metrics.items():
-            parse_tolerance(value, f"regression.{stage}.{metric}")
-
-
 def available() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
-
-
-def set_dotted(data: dict, dotted: str, value: Any) -> None:
-    keys = dotted.split(".")
-    if not all(keys):
-        raise ConfigError(f"--set {dotted}: empty key")
-    node = data
-    for key in keys[:-1]:
-        if node.get(key) is None:
-            node[key] = {}
-        node = node[key]
-        if not isinstance(node, dict):
-            raise ConfigError(f"--set {dotted}: {key!r} is not a mapping")
-    node[keys[-1]] = value
 
 
 def parse_sets(items: list[str] | None) -> list[tuple[str, Any]]:

@@ -1,4 +1,4 @@
-"""Named sweeps: a YAML file in ``benchmarks/sweeps/`` that expands into several matrix runs.
+"""Named sweeps: a YAML file in ``benchmarks/runner/sweeps/`` that expands into several matrix runs.
 
     python benchmarks/run.py sweep eta_c --preset quick --data-root data [--dry-run]
 
@@ -146,8 +146,8 @@ def sweep_tables(out: Path, runs: list[SweepRun]) -> tuple[Path, Path]:
     import csv
     import io
 
-    from .aggregate import CELL_KEYS, aggregate_records, cell_columns
-    from .summary import load_records
+    from ..reporting.aggregate import CELL_KEYS, aggregate_records, cell_columns
+    from ..reporting.summary import load_records
 
     rows = []
     for run in runs:

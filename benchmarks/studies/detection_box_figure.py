@@ -1,7 +1,7 @@
 """Figure of the boxes kind: triggered test images with the boxes detected before and after a
 defense, one PNG per attack.
 
-    python -m tasks.detection.box_figure --preset detection_boxes_quick --data-root data \\
+    python -m benchmarks.studies.detection_box_figure --preset detection_boxes_quick --data-root data \\
         --out runs/detection_boxes_quick --attack baddet_oga --defense nft \\
         --png results/detection_quick_boxes/baddet_oga_nft.png
 
@@ -62,8 +62,9 @@ def draw(images: torch.Tensor, before: list[dict], after: list[dict], items: lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .box_models import detect
-    from .figure import parse_args, purify_from_run
+    from tasks.detection.box_models import detect
+
+    from .detection_figure import parse_args, purify_from_run
 
     args = parse_args(argv, __doc__.split("\n\n")[0], images=3)
     preset, runner, adapter, splits, state, result, after = purify_from_run(args)

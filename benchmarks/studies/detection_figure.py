@@ -1,7 +1,7 @@
 """A picture per attack: triggered test images with the labels predicted before and after a
 defense (``results/detection_*.png``).
 
-    python -m tasks.detection.figure --preset detection_quick --data-root data \\
+    python -m benchmarks.studies.detection_figure --preset detection_quick --data-root data \\
         --out runs/detection_quick --defense nft --png results/detection_quick_clean_image.png
 
 It goes through the runner's own path: the preset's data and attack for the seed, the backdoored
@@ -31,7 +31,7 @@ def draw(images: torch.Tensor, boxes: list[torch.Tensor], labels: list[torch.Ten
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    from .metrics import predicted_labels
+    from tasks.detection.metrics import predicted_labels
 
     n = images.shape[0]
     fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 4.4), squeeze=False)
@@ -64,7 +64,7 @@ def threshold_sweep(adapter, attack, before_model, after_model, test, device,
                     thresholds=(0.5, 0.6, 0.75, 0.9)) -> list[dict]:
     """ASR and ASR-control at several score thresholds (top-K fixed), before and after: how
     much of the ASR is the backdoor and how much a threshold a weak model rarely passes."""
-    from .metrics import predicted_labels
+    from tasks.detection.metrics import predicted_labels
 
     labels = test.targets.cpu()
     rows = {"asr": attack.eval_selection(labels), "asr_control": attack.control_selection(labels)}
@@ -101,10 +101,8 @@ def purify_from_run(args: argparse.Namespace):
     """Through the runner's own path: the run's cached victim, the defense re-run
     deterministically, both evaluated. Returns (preset, runner, adapter, splits, state, result,
     after)."""
-    root = Path(__file__).resolve().parents[2]
-    sys.path.insert(0, str(root))
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
 
     # --set keys are dotted paths into the preset (not whole top-level replacements)
     preset = load_preset(args.preset, None, args.set)

@@ -1,6 +1,6 @@
 """Where a backdoor lives in a victim, and where NFT's masks go (results/nft_analysis.md).
 
-    python benchmarks/nft_analysis.py --run runs/quick_airbench --attack blend \
+    python -m benchmarks.studies.nft_analysis --run runs/quick_airbench --attack blend \
         [--seed 0] [--records REC.json ...] [--data-root data] [--out DIR] [--test 1000]
 
 For the cached backdoored model of one matrix cell (taken from the run's model cache: nothing is
@@ -33,13 +33,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.matrix import MatrixRunner  # noqa: E402
-from benchmarks.presets import Preset  # noqa: E402
-from core.config import from_dict  # noqa: E402
+from benchmarks.runner.matrix import MatrixRunner
+from benchmarks.runner.presets import Preset
+from core.config import from_dict
 
 TOP_SHARE = 0.05
 

@@ -1,7 +1,7 @@
 """NFT with larger clean sets on the same cached victim (the clean-set-size factor of
 results/nft_analysis.md).
 
-    python benchmarks/nft_clean_size.py --run runs/quick_airbench --attack blend \
+    python -m benchmarks.studies.nft_clean_size --run runs/quick_airbench --attack blend \
         [--sizes 0.01,0.05,0.1] [--iterations 300] [--set KEY=VALUE ...] [--out DIR]
 
 The suite holds the defender's clean split out of the attacker's data before training, so a
@@ -25,15 +25,11 @@ from pathlib import Path
 import torch
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks.nft_analysis import load_cell  # noqa: E402
-from core.data import TensorData, balanced_split  # noqa: E402
-from core.record import git_info, hardware, versions  # noqa: E402
-from core.registry import DEFENSES  # noqa: E402
-from core.seeding import make_generator  # noqa: E402
+from benchmarks.studies.nft_analysis import load_cell
+from core.data import TensorData, balanced_split
+from core.record import git_info, hardware, versions
+from core.registry import DEFENSES
+from core.seeding import make_generator
 
 
 def grown_clean(splits, poison_indices: torch.Tensor, size: float, num_classes: int,

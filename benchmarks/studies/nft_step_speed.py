@@ -1,7 +1,7 @@
 """Seconds per step of NFT against plain fine-tuning (FT), through the suite's own loops.
 
-    python benchmarks/nft_step_speed.py                       # ResNet-18 and PreActResNet-18
-    python benchmarks/nft_step_speed.py --models preact_resnet18 --steps 6 --repeats 2
+    python -m benchmarks.studies.nft_step_speed          # ResNet-18 and PreActResNet-18
+    python -m benchmarks.studies.nft_step_speed --models preact_resnet18 --steps 6 --repeats 2
 
 Both loops run as the runner runs them (``core.purify.nft_purify`` with the task's crop + flip
 and MixUp; the ``ft`` defense with crop + flip), on random 32×32 images (10 classes), batch 128,
@@ -11,30 +11,30 @@ first ``--warmup`` steps of every run are dropped; the table reports the median 
 ``--repeats`` interleaved runs of each loop. Two clocks: the process's CPU time (what the
 ratio is taken from: on a shared machine the wall time of a step also counts the time other
 jobs hold the core, which changes by 2-4× within minutes) and the wall time.
-``NFT_REPO=/path/to/checkout`` measures another checkout's code with this script (how the
-"before" row of ``results/nft_step_speed.md`` was taken, at f8af062).
+This script imports only ``core`` and ``tasks``, so run as a file it measures whichever
+checkout is first on the path: ``PYTHONPATH=/path/to/checkout python
+benchmarks/studies/nft_step_speed.py`` times another checkout's code (how the "before" row of
+``results/nft_step_speed.md`` was taken, at f8af062, then with ``NFT_REPO=`` doing the job of
+``PYTHONPATH=``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(os.environ.get("NFT_REPO") or Path(__file__).resolve().parent.parent)
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-from core.data import TensorData  # noqa: E402
-from core.defenses.ft import FT, FTConfig  # noqa: E402
-from core.defenses.nft import NFT  # noqa: E402
-from core.registry import MODELS, TASKS  # noqa: E402
-import tasks  # noqa: E402,F401  (registers the image task and its models)
+import core
+from core.data import TensorData
+from core.defenses.ft import FT, FTConfig
+from core.defenses.nft import NFT
+from core.registry import MODELS, TASKS
+import tasks  # noqa: F401  (registers the image task and its models)
 
 
 def step_times(run, adapter) -> list[tuple[float, float]]:
@@ -144,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows = [measure(m, args.batch_size, args.steps, args.warmup, args.repeats)
             for m in args.models.split(",")]
-    print(f"code: {ROOT}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
+    code = Path(core.__file__).resolve().parent.parent
+    print(f"code: {code}; torch {torch.__version__}; {platform.processor() or platform.machine()}; "
           f"{torch.get_num_threads()} thread; batch {args.batch_size}")
     print("| model | NFT CPU s/step | FT CPU s/step | NFT / FT (CPU) | NFT wall s/step | "
           "FT wall s/step | NFT / FT (wall) | steps timed (NFT, FT) |")

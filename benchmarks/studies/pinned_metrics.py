@@ -1,9 +1,9 @@
 """Same seeds, same numbers: re-run pinned configurations and compare every record's metrics
 with the values recorded at a reference commit (``tests/pinned/metrics.json``).
 
-    python benchmarks/pinned_metrics.py                      # every pinned run
-    python benchmarks/pinned_metrics.py --only smoke_all,text_smoke
-    python benchmarks/pinned_metrics.py --data-root data     # quick_like needs CIFAR-10
+    python -m benchmarks.studies.pinned_metrics                      # every pinned run
+    python -m benchmarks.studies.pinned_metrics --only smoke_all,text_smoke
+    python -m benchmarks.studies.pinned_metrics --data-root data     # quick_like needs CIFAR-10
 
 Pinned runs (recorded at f8af062, before issue 13's core changes; 2-core CPU shared with other
 jobs, torch 2.11.0, one thread):
@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PINNED = ROOT / "tests" / "pinned" / "metrics.json"
 
 RUNS: dict[str, list[str]] = {

@@ -1,6 +1,6 @@
 """Pictures of each attack's trigger: a clean test shape and its triggered copy side by side.
 
-    python -m tasks.pointcloud.render --preset pointcloud_quick --data-root data \\
+    python -m benchmarks.studies.pointcloud_render --preset pointcloud_quick --data-root data \\
         --cache runs/pointcloud_quick/cache/models --out results/pointcloud_quick_modelnet10
 
 draws ``trigger-<attack>.png`` for every attack of the preset (matplotlib 3-D scatter; the
@@ -55,7 +55,7 @@ def render_pair(clean: torch.Tensor, triggered: torch.Tensor, path: Path, title:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.presets import load_preset
     from core.registry import TASKS
     import tasks  # noqa: F401  (registration)
 

@@ -1,6 +1,6 @@
 """Train a third-party-style backdoored CIFAR-10 model, as a practitioner might receive one.
 
-    python benchmarks/practitioner_victim.py --data data/practitioner/cifar10 --out data/victim \
+    python -m benchmarks.studies.practitioner_victim --data data/practitioner/cifar10 --out data/victim \
         [--epochs 8] [--poison-rate 0.1] [--target 0] [--seed 0]
 
 Deliberately plain code, not the suite: ``torchvision.models.resnet18(num_classes=10)`` (its

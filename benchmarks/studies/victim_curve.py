@@ -8,18 +8,15 @@ table and a PNG of clean accuracy against minutes (one point per victim, labelle
 budget). Wall times depend on what else the machine ran: the table keeps each record's git commit,
 thread count and creation time so that can be checked.
 
-    python benchmarks/victim_curve.py runs/quick_airbench runs/quick_airbench_e20 \
+    python -m benchmarks.studies.victim_curve runs/quick_airbench runs/quick_airbench_e20 \
         --out results/image_quick_airbench/victim_curve
 """
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from benchmarks.summary import load_records  # noqa: E402
+from benchmarks.reporting.summary import load_records
 
 
 def trained_victims(records: list[dict]) -> list[dict]:
@@ -59,7 +56,7 @@ def render(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: Path) -> Path:
-    from benchmarks.plots import _pyplot, _save
+    from benchmarks.reporting.plots import _pyplot, _save
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))

@@ -1,6 +1,6 @@
 """A strip of frames of clean and triggered clips (the picture the results keep).
 
-    python -m tasks.video.figures --preset video_quick --data-root data \
+    python -m benchmarks.studies.video_figures --preset video_quick --data-root data \
         --run runs/video_quick --out results/video_quick/clip_strip.png
 
 Rows: a clean target-class training clip; the same clip as the clean-label attack poisons it
@@ -33,7 +33,7 @@ def save_strip(rows: list[torch.Tensor], path: Path, scale: int = 3) -> Path:
 def main(argv: list[str] | None = None) -> int:
     import importlib
 
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.presets import load_preset
     from core.registry import TASKS
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
