@@ -91,7 +91,7 @@ def test_the_real_cpu_is_read():
 @pytest.mark.parametrize("flags, bf16", [({"avx512f"}, False), ({"avx512f", "amx_bf16"}, True)])
 def test_a_preset_with_auto_trains_on_the_path_the_cpu_has_and_records_it(
         monkeypatch, tmp_path, flags, bf16):
-    from benchmarks.run import main
+    from benchmarks.runner.cli import main
 
     fake_cpu(monkeypatch, flags)
     out = tmp_path / "run"
