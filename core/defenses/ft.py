@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import nn
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
-from .base import Defense, DefenseResult
-from .common import FinetuneConfig, Stopwatch, finetune, prepare, seeded
+from .base import Defense, Workspace
+from .configs import FinetuneConfig
+from .finetune import finetune
 
 
 @dataclass(frozen=True)
@@ -28,11 +26,7 @@ class FT(Defense):
     name = "ft"
     Config = FTConfig
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
-        config: FTConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            curve = finetune(work, adapter, clean, config, generator, desc="FT")
-        return DefenseResult(work, watch.seconds, {"loss_curve": curve, "steps": len(curve)})
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
+        curve = finetune(ws.model, ws.adapter, ws.data, self.config, ws.generator,
+                         desc="FT")
+        return ws.model, {"loss_curve": curve, "steps": len(curve)}
