@@ -231,10 +231,6 @@ def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool 
     return masked
 
 
-def mask_parameters(masked: list[MaskedLayer]) -> list[nn.Parameter]:
-    return [layer.mask for layer in masked]
-
-
 def iter_parametrized(model: nn.Module) -> Iterator[tuple[nn.Module, str]]:
     for module in model.modules():
         if parametrize.is_parametrized(module):

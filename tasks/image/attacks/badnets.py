@@ -16,8 +16,9 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import Corner, check_images, corner_origin, require
+from .common import Corner, check_images, corner_origin
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,9 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_images, require, seeded_uniform
+from .common import check_images, seeded_uniform
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,9 @@ import torch
 from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 
 # Floyd–Steinberg error weights (dy, dx, weight): the three below, then the one to the right.
 BELOW = ((1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16))

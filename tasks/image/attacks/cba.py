@@ -47,8 +47,9 @@ from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, pois
 from core.data import TensorData
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import check_images, remaining_indices, require
+from .common import check_images, remaining_indices
 
 MixMode = Literal["half", "vertical", "horizontal"]
 

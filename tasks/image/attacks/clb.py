@@ -29,8 +29,10 @@ from torch import nn
 from core.data import TensorData
 from core.registry import ATTACKS, MODELS
 from core.training import TrainConfig, fit
+from core.attack import CleanLabelAttack, CleanLabelConfig
+from core.config import require
 
-from .common import CleanLabelAttack, CleanLabelConfig, check_images, require
+from .common import check_images
 
 RIGHT_CORNER = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 1.0))   # official pattern, right side
 

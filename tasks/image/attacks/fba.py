@@ -71,8 +71,9 @@ from core.data import TensorData
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator
 from core.training import TrainConfig, fit
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 from .learned import seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path

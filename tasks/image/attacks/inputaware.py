@@ -72,8 +72,9 @@ from core.data import TensorData
 from core.purify import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 from .learned import freeze, seeded
 
 ADAM_BETAS = (0.5, 0.9)              # official optimizerG / optimizerM

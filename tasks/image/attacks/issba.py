@@ -54,8 +54,8 @@ from core.data import TensorData
 from core.purify import batch_indices
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import require
 from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
 
 

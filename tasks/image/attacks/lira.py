@@ -53,8 +53,8 @@ from core.data import TensorData
 from core.purify import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
+from core.config import require
 
-from .common import require
 from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
 
 DEFAULT_WIDTHS = {"unet": (64, 128, 256, 512), "autoencoder": (16, 32, 64, 128)}

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import torch
 
 from core.registry import ATTACKS
+from core.attack import CleanLabelAttack, CleanLabelConfig
+from core.config import require
 
-from .common import CleanLabelAttack, CleanLabelConfig, check_images, require
+from .common import check_images
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 
 
 @dataclass(frozen=True)

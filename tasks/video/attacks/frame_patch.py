@@ -13,8 +13,9 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_clips, paste_bottom_right, require
+from .common import check_clips, paste_bottom_right
 
 
 @dataclass(frozen=True)
