@@ -55,6 +55,9 @@ class Attack(ABC):
     name: ClassVar[str]
     Config: ClassVar[type] = AttackConfig
     clean_label: ClassVar[bool] = False
+    #: the trigger exists only after ``prepare`` (a learned trigger network, a pool of partner
+    #: images): before it, ``apply_trigger`` raises a ``RuntimeError`` that says so
+    needs_prepare: ClassVar[bool] = False
 
     def __init__(self, config: Any, num_classes: int) -> None:
         self.config = config

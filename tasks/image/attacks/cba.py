@@ -141,6 +141,7 @@ def half_mix(a: torch.Tensor, b: torch.Tensor, config: CBAConfig,
 
 @ATTACKS.register("cba", namespace="image")
 class CBA(Attack):
+    needs_prepare = True
     name = "cba"
     Config = CBAConfig
 

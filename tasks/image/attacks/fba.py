@@ -276,6 +276,7 @@ class FeatureTap:
 # -- the attack -----------------------------------------------------------------------------
 @ATTACKS.register("fba", namespace="image")
 class FBA(Attack):
+    needs_prepare = True
     name = "fba"
     Config = FBAConfig
 

@@ -238,6 +238,8 @@ def _share(rate: float, batch: int, at_least_one: bool) -> int:
 class InputAware(Attack):
     """Shared implementation of ``dyn_one`` and ``dyn_all``."""
 
+    needs_prepare = True
+
     def __init__(self, config: InputAwareConfig, num_classes: int) -> None:
         super().__init__(config, num_classes)
         self.pattern_net: TriggerNet | None = None
