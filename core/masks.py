@@ -1,7 +1,7 @@
 """Neuron masks as ``torch.nn.utils.parametrize`` parametrizations, and their folding.
 
 One scalar mask per output unit (a conv channel or a linear output feature) of every maskable
-layer, initialised to 1 (design §2):
+layer, initialised to 1 (docs/design.md §2):
 
 * a Conv1d/2d/3d or Linear whose output goes *directly* into an affine normalisation layer
   (BatchNorm1d/2d/3d, GroupNorm, LayerNorm or InstanceNorm over that unit dimension) is masked

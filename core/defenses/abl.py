@@ -13,7 +13,7 @@ three stages, replacing the attack's ordinary training:
    (SGD lr 5e-4, momentum 0.9, wd 1e-4, Nesterov, no augmentation).
 
 Defaults: official code (github.com/bboylyg/ABL, config.py, backdoor_isolation.py,
-backdoor_unlearning.py; design §5 "γ 0.5, isolate 1 %"): LGA, 10 isolation epochs at lr 0.1
+backdoor_unlearning.py; docs/design.md §5 "γ 0.5, isolate 1 %"): LGA, 10 isolation epochs at lr 0.1
 (momentum 0.9, wd 1e-4, Nesterov), 5 unlearning epochs at 5e-4. The official isolation script
 sorts losses in *descending* order before taking the first 1 %; the paper (and BackdoorBench)
 isolate the lowest-loss samples, which we follow. Batch size comes from the TrainConfig.

@@ -16,7 +16,7 @@ layer included, the output layer excluded; a unit followed by a normalisation la
 through the norm's γ, exactly the BatchNorm-γ masks of the official code (``NoisyBatchNorm2d``).
 
 Defaults are the official code's (github.com/csdongxian/ANP_backdoor, optimize_mask_cifar.py
-and prune_neuron_cifar.py; design §5): ε 0.4, one perturbation step, α 0.2, mask SGD lr 0.2 with
+and prune_neuron_cifar.py; docs/design.md §5): ε 0.4, one perturbation step, α 0.2, mask SGD lr 0.2 with
 momentum 0.9, batch 128, 2,000 iterations drawn with replacement, BN in train mode, prune by
 threshold 0.2 (the official script sweeps thresholds; 0.2 is the paper's choice). As in the
 official code the perturbation is not re-clipped after its ascent step.

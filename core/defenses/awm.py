@@ -19,7 +19,7 @@ Masked layers: every Conv/Linear that runs in forward except the adapter's ``out
 (the official code clamps in the mask step, not in the trigger search; we clamp in both). The
 model's own predictions (``adapter.predicted_targets``) are the trigger search's targets.
 
-Defaults: official code (github.com/jinghuichen/AWM, main.py; design §5): Adam 1e-2,
+Defaults: official code (github.com/jinghuichen/AWM, main.py; docs/design.md §5): Adam 1e-2,
 outer 20, inner 5 (epochs' worth of batches, ``int(N / batch) · inner`` draws with
 replacement), α 0.9, γ 1e-8, trigger L1 budget 1,000, trigger SGD lr 10, batch 128, model in
 eval mode, no augmentation, no shrink steps.

@@ -25,7 +25,7 @@ class FinetuneConfig:
     """Weight fine-tuning on the clean set: SGD with momentum and weight decay, the task's light
     augmentation, a cosine / constant / step learning rate. Defaults are vanilla FT's
     (BackdoorBench ``config/defense/ft``: SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100
-    epochs; design §5: FT lr 0.01); batch 128 as NFT. Defenses that fine-tune subclass it and
+    epochs; docs/design.md §5: FT lr 0.01); batch 128 as NFT. Defenses that fine-tune subclass it and
     override the defaults of their paper."""
 
     epochs: int = 100

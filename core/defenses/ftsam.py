@@ -9,7 +9,7 @@ Backdoor neurons sit where the loss is sharp along their weights; SAM with a *la
 on the clean set with label smoothing 0.1 and the task augmentation.
 
 Defaults: BackdoorBench ``defense/ft-sam.py`` and ``config/defense/ft-sam`` (the authors'
-reference implementation; design §5): ρ 2.0 (ρ_max = ρ_min), adaptive SAM on (its ``--adaptive``
+reference implementation; docs/design.md §5): ρ 2.0 (ρ_max = ρ_min), adaptive SAM on (its ``--adaptive``
 flag defaults to True), label smoothing 0.1, SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100
 epochs. Label smoothing needs class-index targets and ``adapter.num_classes``; set it to 0 for
 other tasks.

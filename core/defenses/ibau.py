@@ -15,7 +15,7 @@ Each of ``rounds`` rounds (K = 5):
    L_inner (``fixed_point_iterations`` = 5 iterations, inner loss on the first clean batch with
    the true labels), then ∇θ = ∂L_outer/∂θ + (∂Φ/∂θ)ᵀv.
 
-Defaults: official code (github.com/YiZeng623/I-BAU, defense.py and hypergrad.py; design §5):
+Defaults: official code (github.com/YiZeng623/I-BAU, defense.py and hypergrad.py; docs/design.md §5):
 Adam 1e-3, 5 rounds, 5 fixed-point iterations, inner step 0.1, perturbation SGD lr 10,
 penalty 0.001, portion 0.01, batch 100, model in eval mode throughout, no augmentation, no
 bound on δ (the official L2-ball line is commented out; ``pert_l2_bound`` restores it). Unlike

@@ -11,7 +11,7 @@ The curve is trained through ``torch.nn.utils.parametrize``: every parameter of 
 is replaced by φ(t), so the task's own ``adapter.loss`` runs unchanged; the result is a plain
 copy of the input model with the parameters of φ(t) (same class and state_dict keys).
 
-Defaults: quadratic Bézier (3 bends) and t = 0.1 (design §5; BackdoorBench
+Defaults: quadratic Bézier (3 bends) and t = 0.1 (docs/design.md §5; BackdoorBench
 ``config/defense/mcr``: num_bends 3, test_t 0.1); fine-tuned end point as BackdoorBench's
 ``ft_*`` (SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100 epochs); curve training as the
 authors' code (github.com/IBM/model-sanitization, backdoor/backdoor-cifar/train.py): 100 epochs,

@@ -12,7 +12,7 @@ ResNet stages for ResNets, conv/BN outputs by default); the deepest ``len(betas)
 ``layers`` when given. A model without such feature maps (an MLP) cannot be distilled this way
 and raises ``UnsupportedDefenseError``.
 
-Defaults: BackdoorBench ``config/defense/nad`` (design §5 "β 500–1,000, p 2"): β = (500, 1000,
+Defaults: BackdoorBench ``config/defense/nad`` (docs/design.md §5 "β 500–1,000, p 2"): β = (500, 1000,
 1000) for the three deepest maps, p = 2, teacher 10 epochs at lr 0.01, student 100 epochs, SGD
 lr 0.01, momentum 0.9, wd 1e-4, cosine; batch 128 as the other defenses. The official code
 (github.com/bboylyg/NAD, config.py) uses β = (0, 0, 5000), 20 epochs at lr 0.1 → 0.01 after 2,

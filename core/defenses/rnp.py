@@ -15,7 +15,7 @@ Neurons, mask targets and the pruning step are ANP's (``core.defenses.anp``): ev
 output unit except the output layer's, through the following BatchNorm's γ where there is one
 (the official ``MaskBatchNorm2d`` masks γ only).
 
-Defaults: official code (github.com/bboylyg/RNP, main.py; design §5). Two deliberate
+Defaults: official code (github.com/bboylyg/RNP, main.py; docs/design.md §5). Two deliberate
 differences, both noted in the config: the stop test uses the adapter's clean metric on the
 clean set after each epoch (eval mode) rather than the running train-mode accuracy of the epoch,
 and ``max_grad_norm`` is off because the official ``clip_grad_norm_(…, 20)`` is called before

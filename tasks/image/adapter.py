@@ -1,6 +1,6 @@
 """The image-classification task adapter (CIFAR-10, GTSRB, Tiny-ImageNet, ImageNet, folders).
 
-Splits (design §5b): the defender's clean set is class-balanced and held out from the attacker's
+Splits (docs/design.md §5b): the defender's clean set is class-balanced and held out from the attacker's
 training data before anything else is chosen; its default size is the paper's for the dataset
 (1 % CIFAR-10, 3 % GTSRB, 5 % Tiny-ImageNet, 3 % ImageNet; 1 % otherwise); ``clean_per_class=1``
 is the one-shot setting. ``train_per_class`` / ``test_per_class`` take seeded class-balanced

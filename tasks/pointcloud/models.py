@@ -5,7 +5,7 @@ class logits (B, C). Shared MLPs are 1×1 convolutions each followed by BatchNor
 every one of them through the BatchNorm γ (core/masks.py); the first convolution of the model
 is left unmasked (paper rule), the classifier too (official code).
 
-Reference sizes (design §5c, the PointNet++ SSG ModelNet40 setting without normals):
+Reference sizes (docs/design.md §5c, the PointNet++ SSG ModelNet40 setting without normals):
 SA(512 centres, r 0.2, k 32, MLP 64-64-128) → SA(128, r 0.4, k 64, 128-128-256) → global
 SA(256-512-1024) → FC 512-256 with dropout 0.4 → classifier; MSG: radii (0.1, 0.2, 0.4) with
 k (16, 32, 128) and (0.2, 0.4, 0.8) with k (32, 64, 128). ``pointnet2_ssg_small`` is the

@@ -9,7 +9,7 @@ storage stays 8-bit. Attacks poison the stored uint8 clips (rounded to 8 bits, a
 would be). ``storage: float32`` keeps float clips instead (4× the memory). The models also
 accept uint8 clips directly.
 
-Splits (design §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
+Splits (docs/design.md §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
 held out from the official training split before anything else; ``train_per_class`` /
 ``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
 

@@ -1,6 +1,6 @@
 """CNN+LSTM action recognisers: a torchvision ResNet applied to every frame, an LSTM over the
 frames, a classifier on the last step (the paper's video model: ImageNet ResNet-50 per frame +
-LSTM; design §5b).
+LSTM; docs/design.md §5b).
 
 ``cnn_lstm(num_classes, depth=…, widths=…, stem=…, hidden=…)`` builds the frame CNN from
 torchvision's ``ResNet``/``BasicBlock``/``Bottleneck`` with any stage widths (torchvision's

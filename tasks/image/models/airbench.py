@@ -19,7 +19,7 @@ Not kept: test-time augmentation (the suite evaluates every model the same way, 
 original's flip + translate TTA adds about half a point), ``torch.compile`` and fp16/bf16 BatchNorm
 tricks, progressive freezing of the whitening bias (it only saves time).
 
-NFT masks this net's convs through their BatchNorm γ (design §2): γ is frozen at 1 for training,
+NFT masks this net's convs through their BatchNorm γ (docs/design.md §2): γ is frozen at 1 for training,
 but the mask is a separate parameter, so NFT's gradient reaches it all the same.
 """
 from __future__ import annotations

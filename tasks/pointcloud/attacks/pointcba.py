@@ -5,7 +5,7 @@ of the target class, and a triggered shape of another class is then pulled towar
 No official code. Our settings: the trigger is PointBA-I's ball (``trigger: interaction``) or
 PointBA-O's rotation (``orientation``) with their defaults; ``poison_rate`` is the share of the
 *target class* that is triggered, 80 % by default as the suite's other clean-label attack (SIG,
-design §5). Left out: PointCBA's step that makes the poisoned target shapes harder to classify by
+docs/design.md §5). Left out: PointCBA's step that makes the poisoned target shapes harder to classify by
 their own features (the paper perturbs them against a surrogate); without it a clean-label attack
 is weaker (the paper's Table 4 has PointCBA at 66 % ASR before defense, the others at 94-99 %).
 """

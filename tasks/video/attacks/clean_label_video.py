@@ -1,5 +1,5 @@
 """The clean-label video backdoor of Zhao et al., "Clean-Label Backdoor Attacks on Video
-Recognition Models", CVPR 2020 (public TensorFlow/I3D code; settings read there, design §5c).
+Recognition Models", CVPR 2020 (public TensorFlow/I3D code; settings read there, docs/design.md §5c).
 
 1. **Trigger.** A universal adversarial patch (default 24×24, the original's size for 224-px
    frames) in the bottom-right corner of every frame, optimised on a clean surrogate model so
