@@ -40,7 +40,7 @@ CPU = torch.device("cpu")
 BUDGET_WORDS = ("epochs", "iterations", "rounds", "steps", "outer", "inner")
 #: which runner preset is each task's toy task (a task with none gets random data or, when it
 #: registers one dataset, that dataset with its defaults)
-SMALL_DATA = {"train_size": 160, "test_size": 40, "clean_size": 40}
+SMALL_DATA = {"train_size": 240, "test_size": 60, "clean_size": 60}
 
 
 def load_registries() -> None:

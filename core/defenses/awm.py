@@ -31,14 +31,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
 from ..masks import fold_masks, trace_layers
 from .base import Defense, UnsupportedDefenseError, Workspace
 from .configs import check_positive, check_unit_interval
 from .finetune import freeze
 from .loops import descend, run_batches
-from .support import clamp_to, perturbation_support, require_perturbable
+from .support import PerturbsInputs, clamp_to
 from .weight_masks import WeightMask, add_mask, clamp_unit, parameter_order
 
 
@@ -63,15 +61,10 @@ class AWMConfig:
             raise ValueError(f"AWM gamma must be ≥ 0, got {self.gamma}")
 
 
-class AWM(Defense):
+class AWM(PerturbsInputs, Defense):
     name = "awm"
+    label = "AWM"
     Config = AWMConfig
-
-    def supports(self, adapter: TaskAdapter) -> str | None:
-        return perturbation_support(adapter, "AWM")
-
-    def check(self, adapter: TaskAdapter, data: TensorData) -> None:
-        require_perturbable(adapter, data, "AWM")
 
     def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: AWMConfig = self.config

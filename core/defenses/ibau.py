@@ -32,12 +32,10 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
 from .base import Defense, Workspace
 from .configs import check_positive, check_unit_interval
 from .loops import DefenseDivergedError
-from .support import clamp_to, perturbation_support, require_perturbable
+from .support import PerturbsInputs, clamp_to
 
 
 @dataclass(frozen=True)
@@ -70,15 +68,10 @@ def _grads(output: torch.Tensor, inputs: list[torch.Tensor], **kw: bool) -> list
     return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
 
 
-class IBAU(Defense):
+class IBAU(PerturbsInputs, Defense):
     name = "ibau"
+    label = "I-BAU"
     Config = IBAUConfig
-
-    def supports(self, adapter: TaskAdapter) -> str | None:
-        return perturbation_support(adapter, "I-BAU")
-
-    def check(self, adapter: TaskAdapter, data: TensorData) -> None:
-        require_perturbable(adapter, data, "I-BAU")
 
     def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: IBAUConfig = self.config

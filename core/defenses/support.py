@@ -55,6 +55,20 @@ def sample_loss_support(adapter: TaskAdapter, defense: str) -> str | None:
     return None
 
 
+class PerturbsInputs:
+    """Mixin of the defenses that search an additive input perturbation against the model's own
+    predictions (I-BAU, AWM): they declare it by ``label`` and refuse, before training, tasks
+    whose inputs cannot be perturbed or whose targets cannot be predicted."""
+
+    label: str
+
+    def supports(self, adapter: TaskAdapter) -> str | None:
+        return perturbation_support(adapter, self.label)
+
+    def check(self, adapter: TaskAdapter, data: TensorData) -> None:
+        require_perturbable(adapter, data, self.label)
+
+
 def clamp_to(inputs: torch.Tensor, bounds: tuple[Any, Any] | None) -> torch.Tensor:
     """Clamp ``inputs`` into the adapter's ``input_bounds()`` (no-op for None)."""
     if bounds is None:

@@ -69,7 +69,7 @@ from torch import nn
 from core.attack import Attack, AttackConfig, PoisonResult, tensor_hash
 from core.augment import bind_augmentation
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 from core.config import require

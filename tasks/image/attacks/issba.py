@@ -51,7 +51,7 @@ from torch import nn
 
 from core.attack import AttackConfig, PoisonResult
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require

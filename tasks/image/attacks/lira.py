@@ -50,7 +50,7 @@ from torch.func import functional_call
 from core.attack import AttackConfig
 from core.augment import Identity, bind_augmentation
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 from core.config import require
