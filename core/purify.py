@@ -1,4 +1,4 @@
-"""The NFT purify loop (design §2): fine-tune neuron masks on a small clean set.
+"""The NFT purify loop (docs/design.md §2): fine-tune neuron masks on a small clean set.
 
 Modality-agnostic: the task adapter supplies the loss and the tracing input, the caller supplies
 the augmentation (MixUp by default, composed after the task's light augmentation). The input
@@ -32,7 +32,7 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class NFTConfig:
-    """NFT hyper-parameters; defaults are the official code's (design §2)."""
+    """NFT hyper-parameters; defaults are the official code's (docs/design.md §2)."""
 
     epochs: int = 100                 # passes over the clean set (paper budget)
     iterations: int | None = None     # if set: this many batches drawn with replacement (official: 1000)

@@ -164,7 +164,7 @@ class MatrixRunner:
         if missing:
             raise ValueError(f"task adapter {adapter_cls.__name__} ({p.task!r}) does not implement "
                              f"the required method(s) {', '.join(missing)} "
-                             f"(docs/adding_a_modality.md)")
+                             f"(README.md, \"Adding a modality\")")
         DATASETS.get(p.dataset, namespace=p.task)
         MODELS.get(p.model, namespace=p.task)
         options_cls = data_options_class(p.task, p.dataset)

@@ -2,7 +2,11 @@
 
 Post-training defenses (``Defense.purify``): NFT and the paper's baselines FT, FP, ANP, I-BAU,
 AWM, FT-SAM, RNP, NAD, MCR. Training-time defenses (``TrainingTimeDefense.train``, replacing
-attack training): ABL, CBD. ``common`` holds what they share.
+attack training): ABL, CBD. ``base`` is the interface and its template method (check, prepare,
+seed, time, run); what they share is named for what it does: ``configs``, ``runtime`` (working
+copies, stopwatch, seeding), ``loops``, ``finetune``, ``support`` (capability checks, the clean
+metric, input clamping), ``hooks`` (activation recording, BatchNorm re-estimation) and
+``weight_masks``.
 """
 from ..registry import DEFENSES
 from .base import Defense, DefenseResult, TrainingTimeDefense, UnsupportedDefenseError

@@ -3,7 +3,7 @@
 mAP: torchmetrics' ``MeanAveragePrecision`` (``box_format="xyxy"``, ``iou_type="bbox"``) with
 the ``faster_coco_eval`` backend: it reproduces pycocotools' COCOeval (101-point interpolated
 precision, area ranges, max 100 detections per image) and is maintained, where pycocotools is
-not (design §5c); both are torchmetrics backends, the choice is an option. ``map_50`` is
+not (docs/design.md §5c); both are torchmetrics backends, the choice is an option. ``map_50`` is
 mAP@0.5 (the headline, ``map`` in the records), ``map_coco`` mAP@[.5:.95].
 
 ASR@0.5 (``asr``) is the share of evaluated objects where the attack succeeds, BadDet's rule per

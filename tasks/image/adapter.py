@@ -1,6 +1,6 @@
 """The image-classification task adapter (CIFAR-10, GTSRB, Tiny-ImageNet, ImageNet, folders).
 
-Splits (design §5b): the defender's clean set is class-balanced and held out from the attacker's
+Splits (docs/design.md §5b): the defender's clean set is class-balanced and held out from the attacker's
 training data before anything else is chosen; its default size is the paper's for the dataset
 (1 % CIFAR-10, 3 % GTSRB, 5 % Tiny-ImageNet, 3 % ImageNet; 1 % otherwise); ``clean_per_class=1``
 is the one-shot setting. ``train_per_class`` / ``test_per_class`` take seeded class-balanced
@@ -22,7 +22,7 @@ from core.classification import ClassificationAdapter
 from core.attack import hash_indices
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
 PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "imagenet": 0.03}
@@ -60,6 +60,8 @@ class ImageDataOptions:
 @TASKS.register("image")
 class ImageTask(ClassificationAdapter):
     name = "image"
+    input_noun = "images"
+    probe_model = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -101,20 +103,8 @@ class ImageTask(ClassificationAdapter):
         return {"in_channels": shape[1], "image_size": shape[-1]}
 
     def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` for these images and check it takes them (before any training)."""
-        factory = MODELS.get(name, namespace=self.name)
-        shape = tuple(splits.train.inputs.shape[1:])
-        try:
-            model = factory(num_classes=splits.num_classes, **self.model_kwargs(splits))
-            model.eval()
-            with torch.no_grad():
-                out = model(torch.zeros((2, *shape)))
-        except Exception as exc:  # a size/channel mismatch inside the factory or the model
-            raise ValueError(f"model {name!r} cannot take {'×'.join(map(str, shape))} images: "
-                             f"{type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for a batch of 2, "
-                             f"expected (2, {splits.num_classes})")
+        """Build ``name`` for these images, checked to take them (``TaskAdapter.build_model``)."""
+        model = super().build_model(name, splits)
         if hasattr(model, "init_whitening"):
             # airbench's data-dependent first layer: patch statistics of (up to) 5,000 of the
             # attacker's images before poisoning; a cached model's weights replace it anyway

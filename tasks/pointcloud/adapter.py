@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from core.adapter import Splits
 from core.augment import Augmentation
@@ -33,7 +32,7 @@ from core.classification import ClassificationAdapter
 from core.attack import hash_indices
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import DATASETS, MODELS, TASKS
+from core.registry import DATASETS, TASKS
 from core.seeding import make_generator
 
 from . import datasets as modelnet
@@ -82,6 +81,8 @@ DATASETS.register("synthetic", SyntheticPointsConfig, namespace="pointcloud")
 @TASKS.register("pointcloud")
 class PointCloudTask(ClassificationAdapter):
     name = "pointcloud"
+    input_noun = "clouds"
+    probe_model = True
     default_nft_augmentation = "point_mix"
     #: an additive δ over point slots means nothing for unordered point sets (module docstring):
     #: I-BAU and AWM refuse point clouds
@@ -137,23 +138,6 @@ class PointCloudTask(ClassificationAdapter):
                       test=TensorData(test_x[test_index], test_y[test_index]),
                       clean=TensorData(train_x[held], train_y[held]),
                       num_classes=len(classes), info=info)
-
-    def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` and check it takes these clouds (before any training)."""
-        factory = MODELS.get(name, namespace=self.name)
-        example = splits.train.inputs[:2]
-        try:
-            model = factory(num_classes=splits.num_classes)
-            model.eval()
-            with torch.no_grad():
-                out = model(example)
-        except Exception as exc:
-            raise ValueError(f"model {name!r} cannot take clouds of shape "
-                             f"{tuple(example.shape[1:])}: {type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for 2 clouds, expected "
-                             f"(2, {splits.num_classes})")
-        return model.train()
 
     def train_augmentation(self) -> Augmentation:
         return ScaleTranslateJitter()

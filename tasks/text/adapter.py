@@ -1,6 +1,6 @@
 """The seq2seq text task adapter: machine translation (``mt``) and dialogue generation (``dg``).
 
-Data (design §5b): the defender's clean set is a seeded ``clean_fraction`` (paper: 10 %) of the
+Data (docs/design.md §5b): the defender's clean set is a seeded ``clean_fraction`` (paper: 10 %) of the
 training pairs, held out before anything else; ``train_size`` / ``test_size`` take seeded /
 leading subsets for CPU presets. Training pairs with more than ``max_tokens`` subword tokens on
 either side are dropped (their count is recorded); test pairs are all kept unless

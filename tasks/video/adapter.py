@@ -9,7 +9,7 @@ storage stays 8-bit. Attacks poison the stored uint8 clips (rounded to 8 bits, a
 would be). ``storage: float32`` keeps float clips instead (4× the memory). The models also
 accept uint8 clips directly.
 
-Splits (design §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
+Splits (docs/design.md §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
 held out from the official training split before anything else; ``train_per_class`` /
 ``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
 
@@ -37,7 +37,7 @@ from core.augment import Augmentation
 from core.classification import ClassificationAdapter, percent, predict
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
 from .datasets import DecodeSettings
@@ -99,6 +99,8 @@ def static_clips(clips: torch.Tensor) -> torch.Tensor:
 @TASKS.register("video")
 class VideoTask(ClassificationAdapter):
     name = "video"
+    input_noun = "clips"
+    probe_model = True
     higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True,
                                                     "static_acc": True}
 
@@ -137,22 +139,8 @@ class VideoTask(ClassificationAdapter):
                   "train_index_hash": hash_indices(train_index),
                   "padded_clips": raw.padded, "skipped_videos": raw.skipped})
 
-    def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` and check that it takes these clips (before any training)."""
-        model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes,
-                                                     pretrained=self.options.pretrained_cnn)
-        shape = tuple(splits.train.inputs.shape[1:])
-        try:
-            model.eval()
-            with torch.no_grad():
-                out = model(splits.train.input_example(2).cpu())
-        except Exception as exc:
-            raise ValueError(f"model {name!r} cannot take clips of shape {shape}: "
-                             f"{type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for 2 clips, expected "
-                             f"(2, {splits.num_classes})")
-        return model.train()
+    def model_kwargs(self, splits: Splits) -> dict[str, Any]:
+        return {"pretrained": self.options.pretrained_cnn}
 
     def train_augmentation(self) -> Augmentation:
         flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP

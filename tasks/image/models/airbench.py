@@ -19,7 +19,7 @@ Not kept: test-time augmentation (the suite evaluates every model the same way, 
 original's flip + translate TTA adds about half a point), ``torch.compile`` and fp16/bf16 BatchNorm
 tricks, progressive freezing of the whitening bias (it only saves time).
 
-NFT masks this net's convs through their BatchNorm γ (design §2): γ is frozen at 1 for training,
+NFT masks this net's convs through their BatchNorm γ (docs/design.md §2): γ is frozen at 1 for training,
 but the mask is a separate parameter, so NFT's gradient reaches it all the same.
 """
 from __future__ import annotations
@@ -107,14 +107,14 @@ class Airbench(nn.Module):
         return self.classifier(x) * self.temperature
 
 
-@MODELS.register("airbench")
+@MODELS.register("airbench", input_shape=(3, 32, 32))
 def airbench(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """airbench94's widths (64, 256, 256): 1,972,792 parameters (10 classes); the GPU victim."""
     _check_size(image_size)
     return Airbench(num_classes, in_channels, WIDTHS)
 
 
-@MODELS.register("airbench_cpu")
+@MODELS.register("airbench_cpu", input_shape=(3, 32, 32))
 def airbench_cpu(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """Half-width airbench (32, 128, 128): 498,104 parameters (10 classes); the CPU ``quick`` victim."""
     _check_size(image_size)
