@@ -25,6 +25,7 @@ from tqdm.auto import tqdm
 
 from core.adapter import Splits, TaskAdapter
 from core.attack import Attack, PoisonResult, tensor_hash
+from core.bad_data import content_fingerprint, skipped_summary
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
 from core.data import TensorData
@@ -244,6 +245,9 @@ class MatrixRunner:
         p = self.preset
         adapter: TaskAdapter = TASKS.get(p.task)()
         splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
+        skipped = skipped_summary(f"{p.task}/{p.dataset}", splits.info)
+        if skipped:
+            tqdm.write(skipped)
         built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
         adapter.build_model(p.model, splits)
         return adapter, splits, built
@@ -263,6 +267,7 @@ class MatrixRunner:
     def prepare_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
                        seed: int) -> AttackState:
         attack.artifact_dir = self.cache_dir   # learned trigger parts are cached beside models
+        attack.progress = self.progress
         attack.prepare(splits.train, adapter, self.device, seed)
         poison = attack.poison(splits.train, make_generator(seed))
         model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
@@ -374,7 +379,9 @@ class MatrixRunner:
             **self._identity(Cell(seed, attack.name, defense)),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},
-            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
+            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean),
+                     "fingerprint": splits.info.get("fingerprint") or content_fingerprint(
+                         {"train": splits.train, "test": splits.test, "clean": splits.clean})},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
             "attack_artifacts": dict(attack.artifacts),

@@ -62,6 +62,9 @@ class Attack(ABC):
         # where ``prepare`` caches what it learns (generator weights); the runner sets it,
         # None = learn again every time
         self.artifact_dir: Path | None = None
+        # whether ``prepare`` may show progress bars (surrogate training, trigger search); the
+        # runner sets it from --no-progress
+        self.progress: bool = True
         self.artifacts: dict[str, dict] = {}   # what ``cached_module`` did, for the record
         if config.target >= num_classes:
             raise ValueError(f"{self.name}: target class {config.target} is out of range for "

@@ -124,6 +124,20 @@ def skipped_summary(name: str, info: Mapping[str, Any], shown: int = SHOWN) -> s
             f"record under data.bad_file_list): {names}")
 
 
+def text_lines(path: object) -> list[tuple[int, str]]:
+    """(1-based line number, line) of a UTF-8 text file (split lists, class indexes); a file
+    that is not UTF-8 raises a ``BadDataError`` naming the file and the line of the bad byte."""
+    from pathlib import Path
+
+    data = Path(str(path)).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadDataError(path, f"not UTF-8 text (byte 0x{data[exc.start]:02x})", line) from None
+    return list(enumerate(text.splitlines(), 1))
+
+
 def data_fingerprint(splits: Mapping[str, Sequence[object]]) -> dict[str, Any]:
     """Per-split counts and one sha256 over every split's sorted file names (relative names keep
     it the same across machines)."""
@@ -135,3 +149,15 @@ def data_fingerprint(splits: Mapping[str, Sequence[object]]) -> dict[str, Any]:
         for name in names:
             digest.update(f"{split}\t{name}\n".encode("utf-8", "surrogateescape"))
     return {"counts": counts, "files_sha256": digest.hexdigest()[:20]}
+
+
+def content_fingerprint(splits: Mapping[str, Any]) -> dict[str, Any]:
+    """The fingerprint of data without a file list (in-memory or single-archive sets): per-split
+    counts and one sha256 over every split's input tensor (``TensorData``-like ``.inputs``)."""
+    digest = hashlib.sha256()
+    counts = {}
+    for split in sorted(splits):
+        inputs = splits[split].inputs.detach().cpu().contiguous()
+        counts[split] = int(inputs.shape[0])
+        digest.update(split.encode() + b"\n" + inputs.numpy().tobytes())
+    return {"counts": counts, "inputs_sha256": digest.hexdigest()[:20]}

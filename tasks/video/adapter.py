@@ -37,6 +37,7 @@ from core.augment import Augmentation
 from core.classification import ClassificationAdapter, percent, predict
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
+from core.bad_data import data_fingerprint
 from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
 from core.seeding import make_generator
 
@@ -52,7 +53,7 @@ class VideoDataOptions:
     frame_size: int = 112                 # paper: fixed size (ResNet-50 on GPU: 112-224)
     frame_step: int = 5                   # paper: one frame in five
     split: int = 1                        # official split 1..3
-    short: Literal["pad", "refuse"] = "pad"          # clips with too few frames
+    short: Literal["pad", "refuse"] = "refuse"       # clips with too few frames: a bad file
     on_error: Literal["raise", "skip"] = "raise"     # corrupt / unreadable videos
     clean_fraction: float = 0.05          # paper: 5 % of every class
     clean_per_class: int | None = None    # overrides clean_fraction
@@ -135,7 +136,10 @@ class VideoTask(ClassificationAdapter):
                   "train_size": len(train_index), "test_size": len(test_index),
                   "clean_size": len(held), "clean_index_hash": hash_indices(held),
                   "train_index_hash": hash_indices(train_index),
-                  "padded_clips": raw.padded, "skipped_videos": raw.skipped})
+                  "padded_clips": raw.padded, "skipped_videos": raw.skipped,
+                  "on_error": opts.on_error, "bad_files": len(raw.skipped),
+                  "bad_file_list": list(raw.skipped),
+                  "fingerprint": data_fingerprint(raw.files) if raw.files else None})
 
     def build_model(self, name: str, splits: Splits) -> nn.Module:
         """Build ``name`` and check that it takes these clips (before any training)."""
