@@ -58,8 +58,8 @@ class BadDataError(ValueError):
             return exc
         text = one_line(exc) or "unreadable"
         path_text = str(path)
-        if text.startswith(path_text):
-            text = text[len(path_text):].lstrip(": ") or "unreadable"
+        if text.startswith(path_text):   # a reader's own message that already names the file
+            return cls(path, text[len(path_text):].lstrip(": ") or "unreadable", line)
         return cls(path, f"{type(exc).__name__}: {text}", line)
 
 
