@@ -21,7 +21,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
                      list_images, list_subdirs)
 
 NAME = "gtsrb"
@@ -120,7 +120,8 @@ def _not_found(directory: Path, root: Path | None, detail: str = "") -> DatasetN
                                 detail)
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """GTSRB from ``root/gtsrb/`` resized to ``image_size`` (default 32)."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="gtsrb.py",
@@ -130,12 +131,10 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
     key = listing_fingerprint(directory, [], train_paths, train_labels, test_paths, test_labels)
 
     def build() -> ImageDataset:
-        return ImageDataset(decode_images(train_paths, size, desc="GTSRB train"),
-                            labels_tensor(train_labels),
-                            decode_images(test_paths, size, desc="GTSRB test"),
-                            labels_tensor(test_labels), list(CLASSES))
+        return decode_dataset(directory, (train_paths, train_labels), (test_paths, test_labels),
+                              list(CLASSES), size, "GTSRB", on_error)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
                      scan_class_folders)
 
 NAME = "tiny_imagenet"
@@ -68,7 +68,8 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
     return train_paths, train_labels, val_paths, val_labels, classes
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """Tiny-ImageNet from ``root/tiny_imagenet/``; the labelled val split is the test split."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="tiny_imagenet.py")
@@ -79,12 +80,10 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
                               val_labels)
 
     def build() -> ImageDataset:
-        return ImageDataset(decode_images(train_paths, size, desc="Tiny-ImageNet train"),
-                            labels_tensor(train_labels),
-                            decode_images(val_paths, size, desc="Tiny-ImageNet val"),
-                            labels_tensor(val_labels), classes)
+        return decode_dataset(directory, (train_paths, train_labels), (val_paths, val_labels),
+                              classes, size, "Tiny-ImageNet", on_error)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:
