@@ -102,6 +102,11 @@ class BadFiles:
         for exc in messages:
             self.handle(exc)
 
+    def brief(self, shown: int = 3) -> str:
+        """``N bad file(s) skipped: first names`` (for errors about what was left)."""
+        names = "; ".join(str(e) for e in self.errors[:shown])
+        return f"{len(self.errors)} bad file(s) skipped" + (f": {names}" if names else "")
+
     def info(self) -> dict[str, Any]:
         """What the record keeps: the policy, the count and every skipped file with its reason."""
         return {"on_error": self.on_error, "bad_files": len(self.errors),

@@ -150,7 +150,7 @@ def _read_h5(folder: Path, num_points: int, max_per_class: int | None,
             xs.append(data[finite])
             ys.append(label[finite])
         if not xs:
-            raise DatasetNotFoundError(f"no readable ply_data_{split}*.h5 file in {folder}")
+            raise BadDataError(folder, f"no readable ply_data_{split}*.h5 file ({bad.brief()})")
         x, y = np.concatenate(xs), np.concatenate(ys)
         if x.shape[1] < num_points:
             x = np.stack([fixed_count(c, num_points, seed=i) for i, c in enumerate(x)])
@@ -199,8 +199,9 @@ def load(root: Path, name: str, num_points: int = 1024,
         _write_cache(cache, key, loaded)
     if len(loaded["train_y"]) == 0 or len(loaded["test_y"]) == 0:
         empty = "train" if len(loaded["train_y"]) == 0 else "test"
+        first = "; ".join(loaded["skipped"][:3])
         raise BadDataError(data_dir, f"the {empty} split holds no usable shape "
-                                     f"({len(loaded['skipped'])} bad file(s) skipped)")
+                                     f"({len(loaded['skipped'])} bad file(s) skipped: {first})")
     return PointDataset(loaded["train_x"], loaded["train_y"], loaded["test_x"],
                         loaded["test_y"], list(loaded["classes"]), layout, UP_AXIS[layout],
                         list(loaded["skipped"]), dict(loaded.get("files", {})))

@@ -64,9 +64,9 @@ def decode_clip(path: str | Path, num_frames: int, size: int, step: int = 5,
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        where = f" after {decoded} frame(s)" if decoded else ""
-        raise VideoDecodeError(path, f"cannot decode{where} ({type(exc).__name__}: {exc})"
-                               ) from None
+        what = (f"truncated or corrupt: decoding stopped after {decoded} frame(s)" if decoded
+                else "cannot decode")
+        raise VideoDecodeError(path, f"{what} ({type(exc).__name__}: {exc})") from None
     if not sampled:
         raise VideoDecodeError(path, "no frame could be decoded (empty or corrupt file)")
     if declared and decoded < declared:

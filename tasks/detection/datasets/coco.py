@@ -135,8 +135,7 @@ def read_split(folder: Path, split: str, size: int, command: str,
         files.append(name)
     pixels, kept = decode_all(paths, size, f"decoding {folder.name}/{split}", bad, sizes)
     if not kept:
-        raise BadDataError(ann_path, f"no usable image in {split} ({len(bad)} bad file(s) "
-                                     f"skipped)")
+        raise BadDataError(ann_path, f"no usable image in {split} ({bad.brief()})")
     info = {**counter.info(), "crowd_annotations": crowd, "images_without_objects": empty,
             **bad.info()}
     data = DetectionSet(pixels, [annotations[i] for i in kept], names, [files[i] for i in kept],

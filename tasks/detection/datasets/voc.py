@@ -143,8 +143,7 @@ def read_split(folder: Path, year: str, split: str, size: int, command: str,
         ids.append(image_id)
     pixels, kept = decode_all(paths, size, f"decoding VOC{year}/{split}", bad, sizes)
     if not kept:
-        raise BadDataError(list_file, f"no usable image in the {split} split "
-                                      f"({len(bad)} bad file(s) skipped)")
+        raise BadDataError(list_file, f"no usable image in the {split} split ({bad.brief()})")
     data = DetectionSet(pixels, [annotations[i] for i in kept], list(CATEGORIES),
                         [ids[i] for i in kept],
                         {**counter.info(), "difficult_objects": difficult, **bad.info()})

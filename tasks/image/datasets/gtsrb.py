@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from core.bad_data import BadDataError
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -49,11 +50,20 @@ assert len(CLASSES) == NUM_CLASSES
 
 def _read_csv(path: Path) -> list[tuple[str, int]]:
     """(Filename, ClassId) rows of a GTSRB annotation file."""
+    try:
+        return _read_csv_rows(path)
+    except UnicodeDecodeError as exc:
+        raise BadDataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BadDataError(path, f"malformed CSV ({exc})") from None
+
+
+def _read_csv_rows(path: Path) -> list[tuple[str, int]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, delimiter=";")
         fields = [f.strip() for f in reader.fieldnames or []]
         if "Filename" not in fields or "ClassId" not in fields:
-            raise ValueError(f"{path} has no Filename/ClassId columns (found {fields})")
+            raise BadDataError(path, f"no Filename/ClassId columns (found {fields})")
         rows = []
         for line, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -62,9 +72,10 @@ def _read_csv(path: Path) -> list[tuple[str, int]]:
             try:
                 label = int(row["ClassId"])
             except ValueError:
-                raise ValueError(f"{path}:{line}: ClassId {row['ClassId']!r} is not an integer") from None
+                raise BadDataError(path, f"ClassId {row['ClassId']!r} is not an integer",
+                                   line) from None
             if not 0 <= label < NUM_CLASSES:
-                raise ValueError(f"{path}:{line}: ClassId {label} outside 0..{NUM_CLASSES - 1}")
+                raise BadDataError(path, f"ClassId {label} outside 0..{NUM_CLASSES - 1}", line)
             rows.append((row["Filename"], label))
     return rows
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import BadDataError, text_lines
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -34,10 +35,15 @@ def _not_found(directory: Path, root: Path | None, detail: str = "") -> DatasetN
 
 
 def read_wnids(path: Path) -> list[str]:
-    wnids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if len(set(wnids)) != len(wnids):
-        raise ValueError(f"{path} lists a wnid twice")
-    return sorted(wnids)
+    seen: dict[str, int] = {}
+    for number, line in text_lines(path):
+        wnid = line.strip()
+        if wnid and wnid in seen:
+            raise BadDataError(path, f"wnid {wnid} is listed twice (first on line {seen[wnid]})",
+                               number)
+        if wnid:
+            seen[wnid] = number
+    return sorted(seen)
 
 
 def index(directory: Path, max_per_class: int | None = None, root: Path | None = None):
@@ -51,14 +57,18 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
     train_paths, train_labels, _ = scan_class_folders(base / "train", classes, max_per_class,
                                                       subfolder="images")
     label_of = {wnid: i for i, wnid in enumerate(classes)}
-    items = []
-    for line_no, line in enumerate(annotations.read_text().splitlines(), start=1):
+    items, seen = [], {}
+    for line_no, line in text_lines(annotations):
         fields = line.split("\t")
         if not line.strip():
             continue
         if len(fields) < 2 or fields[1] not in label_of:
-            raise ValueError(f"{annotations}:{line_no}: expected 'file<TAB>wnid…' with a wnid "
-                             f"from wnids.txt, got {line!r}")
+            raise BadDataError(annotations, f"expected 'file<TAB>wnid…' with a wnid from "
+                                            f"wnids.txt, got {line!r}", line_no)
+        if fields[0] in seen:
+            raise BadDataError(annotations, f"{fields[0]} is listed twice (first on line "
+                                            f"{seen[fields[0]]})", line_no)
+        seen[fields[0]] = line_no
         if is_image_name(fields[0]):
             items.append((fields[0], label_of[fields[1]]))
     items.sort(key=lambda item: (item[1], item[0]))

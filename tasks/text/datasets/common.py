@@ -75,7 +75,7 @@ def read_lines(path: Path, bad: BadFiles | None = None) -> list[str | None]:
     except (OSError, EOFError) as exc:
         raise BadDataError.wrap(path, exc) from None
     out: list[str | None] = []
-    for number, raw in enumerate(data.split(b"\n"), 1):
+    for number, raw in enumerate(data.split(b"\n") if data else [], 1):
         try:
             out.append(raw.decode("utf-8").rstrip("\r"))
         except UnicodeDecodeError as exc:

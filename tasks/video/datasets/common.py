@@ -114,8 +114,7 @@ def decode_items(items: list[tuple[Path, int]], settings: DecodeSettings, desc: 
         clips.append(clip)
         labels.append(label)
     if not clips:
-        raise VideoDecodeError(desc, f"no video of the split could be decoded ({len(bad)} bad "
-                                     f"file(s) skipped)")
+        raise VideoDecodeError(desc, f"no video of the split could be decoded ({bad.brief()})")
     return torch.stack(clips), torch.tensor(labels, dtype=torch.long), padded
 
 
@@ -130,8 +129,7 @@ def load_cached(folder: Path, train_items: list[tuple[Path, int, Path, int]],
     train, test = check_items(train_items, bad), check_items(test_items, bad)
     if not train or not test:
         empty = "train" if not train else "test"
-        raise BadDataError(folder, f"the {empty} split holds no usable video ({len(bad)} bad "
-                                   f"line(s) skipped)")
+        raise BadDataError(folder, f"the {empty} split holds no usable video ({bad.brief()})")
     payload = {"v": CACHE_VERSION, "settings": settings.__dict__, "classes": classes,
                "train": _fingerprint(train), "test": _fingerprint(test)}
     key = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
