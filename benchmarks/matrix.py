@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from core.adapter import Splits, TaskAdapter
+from core.adapter import CleanSetError, Splits, TaskAdapter
 from core.attack import Attack, PoisonResult, tensor_hash
 from core.bad_data import content_fingerprint, skipped_summary
 from core.checkpoint import load_model, save_model
@@ -248,9 +248,36 @@ class MatrixRunner:
         skipped = skipped_summary(f"{p.task}/{p.dataset}", splits.info)
         if skipped:
             tqdm.write(skipped)
+        self.check_fit(adapter, splits)
         built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
         adapter.build_model(p.model, splits)
         return adapter, splits, built
+
+    def check_fit(self, adapter: TaskAdapter, splits: Splits) -> None:
+        """Before any training: the clean split holds at least one batch of every requested
+        defense that purifies on it. Otherwise one error naming the preset keys to change and
+        values that fit (the runner stops; nothing is capped silently)."""
+        p, clean, fixes, reasons = self.preset, splits.clean, [], []
+        for name in p.defenses:
+            if name in self.unsupported:
+                continue
+            defense = self.build_defense(name)
+            batch = getattr(defense.config, "batch_size", None)
+            if getattr(defense, "training_time", False) or not isinstance(batch, int):
+                continue
+            try:
+                adapter.check_clean_set(clean, batch)
+            except CleanSetError as exc:
+                reasons.append(f"{name}: {exc}")
+                if len(clean) < batch:
+                    fixes.append(f"defense_options.{name}.batch_size={len(clean)}")
+        if reasons:
+            fix = (f"set {' '.join('--set ' + f for f in fixes)}, or give the clean split more "
+                   f"data (the task's data.clean_* option)" if fixes else
+                   "give the clean split more data (the task's data.clean_* option)")
+            raise CleanSetError(f"preset {p.name!r} does not fit {p.task}/{p.dataset}: the clean "
+                                f"split holds {len(clean)} sample(s); " + "; ".join(reasons)
+                                + f"; {fix}")
 
     def run_local(self, cells: list[Cell], outcome: MatrixOutcome, bar: tqdm) -> None:
         """In this process: data loaded once per seed, backdoor trained once per attack."""
