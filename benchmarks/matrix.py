@@ -254,10 +254,14 @@ class MatrixRunner:
         return adapter, splits, built
 
     def check_fit(self, adapter: TaskAdapter, splits: Splits) -> None:
-        """Before any training: the clean split holds at least one batch of every requested
-        defense that purifies on it. Otherwise one error naming the preset keys to change and
+        """Before any training: the training split holds one training batch and the clean split
+        at least one batch of every requested defense that purifies on it. Otherwise one error naming the preset keys to change and
         values that fit (the runner stops; nothing is capped silently)."""
         p, clean, fixes, reasons = self.preset, splits.clean, [], []
+        if len(splits.train) < self.train_config.batch_size:
+            reasons.append(f"training: the attacker's split holds {len(splits.train)} sample(s), "
+                           f"fewer than one batch of {self.train_config.batch_size}")
+            fixes.append(f"train.batch_size={len(splits.train)}")
         for name in p.defenses:
             if name in self.unsupported:
                 continue
@@ -272,12 +276,12 @@ class MatrixRunner:
                 if len(clean) < batch:
                     fixes.append(f"defense_options.{name}.batch_size={len(clean)}")
         if reasons:
-            fix = (f"set {' '.join('--set ' + f for f in fixes)}, or give the clean split more "
-                   f"data (the task's data.clean_* option)" if fixes else
-                   "give the clean split more data (the task's data.clean_* option)")
-            raise CleanSetError(f"preset {p.name!r} does not fit {p.task}/{p.dataset}: the clean "
-                                f"split holds {len(clean)} sample(s); " + "; ".join(reasons)
-                                + f"; {fix}")
+            fix = (f"change {' '.join('--set ' + f for f in fixes)} (or give the splits more "
+                   f"data: the task's data.clean_* / data.train_* options)" if fixes else
+                   "enlarge the clean split with the task's data.clean_* options")
+            raise CleanSetError(f"preset {p.name!r} does not fit {p.task}/{p.dataset} (clean "
+                                f"split {len(clean)}, training split {len(splits.train)} "
+                                f"sample(s)): " + "; ".join(reasons) + f"; {fix}")
 
     def run_local(self, cells: list[Cell], outcome: MatrixOutcome, bar: tqdm) -> None:
         """In this process: data loaded once per seed, backdoor trained once per attack."""

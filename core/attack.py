@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -135,7 +136,10 @@ class Attack(ABC):
 def poison_count(total: int, rate: float) -> int:
     count = round(rate * total)
     if count < 1:
-        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing")
+        least = math.ceil(50.0 / max(1, total)) / 100   # rounds to one poisoned sample
+        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing; set the "
+                         f"attack's poison_rate (attack_options.<attack>.poison_rate) to at least "
+                         f"{min(1.0, least):g}, or keep more training data")
     return count
 
 

@@ -161,12 +161,13 @@ def balanced_split(targets: torch.Tensor, per_class: int | float, num_classes: i
         if smallest <= 1:
             raise ValueError(f"class {c} has {smallest} training sample(s): too few for a clean "
                              f"split that leaves the attacker any (add data to that class)")
-        fraction = int(1000 * (smallest - 1) * num_classes / len(targets)) / 1000
+        half = max(1, smallest // 2)   # as many for the attacker as for the defender
+        fraction = int(1000 * half * num_classes / len(targets)) / 1000
         fits = (f"{key}={fraction:g}" if key.endswith("fraction") and fraction > 0
-                else f"data.clean_per_class={smallest - 1}")
-        raise ValueError(f"the clean split ({key}={per_class}: {count} per class) leaves class {c} "
-                         f"{smallest - min(count, smallest)} of its {smallest} training samples; "
-                         f"every class needs at least one: set {fits} or lower")
+                else f"data.clean_per_class={half}")
+        raise ValueError(f"the clean split ({key}={per_class}: {count} per class) would hold "
+                         f"out all {smallest} training samples of class {c}, leaving the attacker "
+                         f"none; set {fits} (or at most {smallest - 1} per class)")
     held: list[torch.Tensor] = []
     for c in range(num_classes):
         members = torch.nonzero(targets == c).flatten()
