@@ -38,8 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-#: the exception types the runner reports as ``error: …`` with exit 2 (benchmarks/run.py)
-INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
+from benchmarks.runner.cli import INPUT_ERRORS   # noqa: E402 - reported as `error: …`, exit 2
 
 
 # -- small valid layouts ----------------------------------------------------------------------

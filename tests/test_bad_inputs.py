@@ -61,7 +61,7 @@ def test_data_fingerprint_is_order_free_and_counts_splits():
 
 
 def _voc_run(tmp_path, capsys, *extra):
-    from benchmarks.run import main
+    from benchmarks.runner.cli import main
 
     code = main(["--preset", "detection_smoke", "--dataset", "voc07", "--data-root",
                  str(tmp_path), "--out", str(tmp_path / "run"), "--no-progress", *extra])
@@ -79,13 +79,14 @@ def test_runner_exits_2_with_one_line_naming_the_file_before_training(tmp_path, 
 
 
 def test_runner_prints_skipped_files_and_records_them(tmp_path, capsys):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
 
     base = voc(tmp_path)
     (base / "Annotations" / "000001.xml").write_text("<annotation><size>")
     preset = load_preset("detection_smoke", {"dataset": "voc07"},
-                         ["data.on_error=skip", "data.clean_size=1"])
+                         ["data.on_error=skip", "data.clean_size=1", "train.batch_size=1",
+                          "defense_options.nft.batch_size=1"])
     runner = MatrixRunner(preset, tmp_path / "run", tmp_path, progress=False)
     adapter, splits, _ = runner.load(0, [])
     out = capsys.readouterr().out

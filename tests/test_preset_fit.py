@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 from official_layouts import ucf_copy, voc_copy
 
 pytest.importorskip("av")
