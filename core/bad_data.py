@@ -143,6 +143,13 @@ def text_lines(path: object) -> list[tuple[int, str]]:
     return list(enumerate(text.splitlines(), 1))
 
 
+def check_splits(folder: object, counts: Mapping[str, int]) -> None:
+    """A ``BadDataError`` naming ``folder`` and the split(s) that hold nothing."""
+    empty = [split for split, count in counts.items() if count == 0]
+    if empty:
+        raise BadDataError(folder, f"empty split(s): {', '.join(empty)} hold no sample")
+
+
 def data_fingerprint(splits: Mapping[str, Sequence[object]]) -> dict[str, Any]:
     """Per-split counts and one sha256 over every split's sorted file names (relative names keep
     it the same across machines)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.bad_data import BadDataError, BadFiles
+from core.bad_data import BadDataError, BadFiles, check_splits
 
 from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
                      save_cached, scale_boxes)
@@ -52,6 +52,26 @@ def read_instances(ann_path: Path, command: str) -> dict:
         if not isinstance(raw.get(key), list):
             raise BadDataError(ann_path, f"has no {key!r} list: not a COCO instances file")
     return raw
+
+
+def validate(folder: Path) -> dict[str, int]:
+    """Both splits of a COCO-format folder: the annotation file parses, lists at least one image,
+    no image twice, and every listed image file exists. Returns the image counts."""
+    counts = {}
+    for split in SPLITS.values():
+        ann_path = folder / "annotations" / f"instances_{split}.json"
+        if not ann_path.is_file():
+            raise BadDataError(ann_path, "missing")
+        raw = read_instances(ann_path, "the data script")
+        names = [str(im.get("file_name")) for im in raw["images"] if isinstance(im, dict)]
+        if len(set(names)) != len(names):
+            raise BadDataError(ann_path, "an image file name is listed twice")
+        for name in names:
+            if not (folder / split / name).is_file():
+                raise BadDataError(ann_path, f"image {name}: {folder / split / name} is missing")
+        counts[split] = len(names)
+    check_splits(folder, counts)
+    return counts
 
 
 def read_split(folder: Path, split: str, size: int, command: str,

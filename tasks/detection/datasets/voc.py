@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.bad_data import BadDataError, BadFiles
+from core.bad_data import BadDataError, BadFiles, check_splits
 
 from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
                      save_cached, scale_boxes)
@@ -96,6 +96,28 @@ def read_ids(list_file: Path, bad: BadFiles) -> list[tuple[str, int]]:
         seen[image_id] = number
         ids.append((image_id, number))
     return ids
+
+
+def validate(folder: Path, year: str) -> dict[str, int]:
+    """Every split of ``folder``'s VOC<year> (``SPLITS``): the list exists and is not empty, no
+    id twice, every id has its JPEG and XML. Returns the counts; raises ``BadDataError`` naming
+    the split file (and line) or the folder."""
+    base = year_dir(folder, year)
+    counts = {}
+    for split in SPLITS[year]:
+        list_file = base / "ImageSets" / "Main" / f"{split}.txt"
+        if not list_file.is_file():
+            raise BadDataError(list_file, "missing (for 2007, pass both the trainval and the "
+                                          "test tar)")
+        listed = read_ids(list_file, BadFiles("raise"))
+        for image_id, number in listed:
+            for path in (base / "Annotations" / f"{image_id}.xml",
+                         base / "JPEGImages" / f"{image_id}.jpg"):
+                if not path.is_file():
+                    raise BadDataError(list_file, f"id {image_id}: {path} is missing", number)
+        counts[split] = len(listed)
+    check_splits(base / "ImageSets" / "Main", counts)
+    return counts
 
 
 def read_split(folder: Path, year: str, split: str, size: int, command: str,

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.bad_data import BadDataError, data_fingerprint
+from core.bad_data import BadDataError, check_splits, data_fingerprint
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -205,6 +205,7 @@ def describe(directory: Path) -> str:
     if found == "folder":
         train, _, classes = scan_class_folders(directory / "train", None, None)
         test, _, _ = scan_class_folders(directory / "test", classes, None)
+        check_splits(directory, {"train": len(train), "test": len(test)})
         return f"image folders, {len(classes)} classes, {len(train)} train / {len(test)} test images"
     raise ValueError(f"{directory} holds neither {EXPECTED}")
 

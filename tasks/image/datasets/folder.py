@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import check_splits
 from core.registry import DATASETS
 
 from .common import (RESIZE_MODES, DatasetNotFoundError, ImageDataset, cached, check_options,
@@ -65,6 +66,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
 
 def describe(directory: Path) -> str:
     train, _, test, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "test": len(test)})
     return f"{len(classes)} classes, {len(train)} train / {len(test)} test images"
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from core.bad_data import BadDataError
+from core.bad_data import BadDataError, check_splits
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -150,6 +150,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
 
 def describe(directory: Path) -> str:
     train, train_labels, test, _ = index(directory)
+    check_splits(directory, {"train": len(train), "test": len(test)})
     return (f"{len(train)} train images in {len(set(train_labels))} classes, "
             f"{len(test)} test images")
 

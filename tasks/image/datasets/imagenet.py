@@ -15,6 +15,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from core.bad_data import check_splits
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -68,6 +69,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
 
 def describe(directory: Path) -> str:
     train, _, val, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "val": len(val)})
     return f"{len(classes)} classes, {len(train)} train / {len(val)} val images"
 
 

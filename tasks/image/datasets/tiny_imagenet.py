@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.bad_data import BadDataError, text_lines
+from core.bad_data import BadDataError, check_splits, text_lines
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
@@ -98,6 +98,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
 
 def describe(directory: Path) -> str:
     train, _, val, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "val": len(val)})
     return f"{len(classes)} classes, {len(train)} train / {len(val)} val images"
 
 

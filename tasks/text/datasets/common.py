@@ -119,6 +119,11 @@ def require_folder(root: Path, name: str, prepare: str) -> Path:
 
 
 def count_summary(corpus: Corpus) -> str:
+    """``train N, val N, test N pairs``; an empty split is an error naming it."""
+    from core.bad_data import check_splits
+
+    check_splits(corpus.name, {"train": len(corpus.train), "test": len(corpus.test),
+                               **({"val": len(corpus.val)} if corpus.val is not None else {})})
     parts = [f"train {len(corpus.train)}"]
     if corpus.val is not None:
         parts.append(f"val {len(corpus.val)}")

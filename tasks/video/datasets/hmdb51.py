@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from core.bad_data import BadDataError, text_lines
+from core.bad_data import BadDataError, check_splits, text_lines
 
 from .common import DecodeSettings, RawVideos, load_cached, missing
 
@@ -45,6 +45,25 @@ def read_split_file(path: Path, lines: bool = False) -> dict[str, list]:
             raise BadDataError(path, f"expected '<video> <0|1|2>', got {line!r}", number)
         out[TAGS[parts[1]]].append((parts[0], number) if lines else parts[0])
     return out
+
+
+def validate(folder: Path, splits: tuple[int, ...] = (1, 2, 3)) -> dict[str, int]:
+    """Every line of every class's split files: a 0/1/2 tag and an existing video; no split
+    (train or test of a split number) empty. Returns the counts."""
+    counts = {}
+    for n in splits:
+        files = split_files(folder / SPLIT_DIR, n)
+        train = test = 0
+        for name, path in files.items():
+            parts = read_split_file(path, lines=True)
+            for video, line in parts["train"] + parts["test"] + parts["unused"]:
+                if not (folder / VIDEO_DIR / name / video).is_file():
+                    raise BadDataError(path, f"names {folder / VIDEO_DIR / name / video}, which "
+                                             f"is missing", line)
+            train, test = train + len(parts["train"]), test + len(parts["test"])
+        counts.update({f"train{n}": train, f"test{n}": test})
+    check_splits(folder / SPLIT_DIR, counts)
+    return counts
 
 
 def load(root: Path, settings: DecodeSettings, split: int = 1) -> RawVideos:

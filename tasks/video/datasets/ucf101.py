@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.bad_data import BadDataError, text_lines
+from core.bad_data import BadDataError, check_splits, text_lines
 
 from .common import DecodeSettings, RawVideos, load_cached, missing
 
@@ -69,6 +69,32 @@ def read_split_list(path: Path, classes: list[str], script: str = NAME
                                      f"(classInd id {label + 1})", number)
         items.append((rel, label, number))
     return items
+
+
+def validate(folder: Path, splits: tuple[int, ...] = (1, 2, 3)) -> dict[str, int]:
+    """Every line of every split file (train and test lists of ``splits``): the class exists,
+    the video exists, no video twice; no split is empty. Returns the counts; raises a
+    ``BadDataError`` naming the split file and line, or the folder of an empty split."""
+    lists = folder / LIST_DIR
+    classes = read_class_index(lists / "classInd.txt")
+    counts = {}
+    for n in splits:
+        for kind in ("trainlist", "testlist"):
+            path = lists / f"{kind}{n:02d}.txt"
+            if not path.is_file():
+                raise BadDataError(path, "missing")
+            seen: dict[str, int] = {}
+            for rel, _, line in read_split_list(path, classes):
+                if rel in seen:
+                    raise BadDataError(path, f"{rel} is listed twice (first on line {seen[rel]})",
+                                       line)
+                if not (folder / VIDEO_DIR / rel).is_file():
+                    raise BadDataError(path, f"names {folder / VIDEO_DIR / rel}, which is missing",
+                                       line)
+                seen[rel] = line
+            counts[f"{kind}{n:02d}"] = len(seen)
+    check_splits(lists, counts)
+    return counts
 
 
 def load(root: Path, settings: DecodeSettings, split: int = 1, folder_name: str = NAME,
