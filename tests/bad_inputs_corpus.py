@@ -603,7 +603,8 @@ def reported(result: Any) -> list[str]:
 @dataclass
 class Outcome:
     kind: str        # "error" | "skipped" | "traceback" | "silent"
-    message: str
+    message: str     # the error message (what the runner prints after "error: ") or the listing
+    exception: str = ""
 
 
 def run(case: Case, on_error: str) -> Outcome:
@@ -615,9 +616,9 @@ def run(case: Case, on_error: str) -> Outcome:
         except INPUT_ERRORS as exc:
             text = str(exc).replace(str(root) + "/", "")
             good = "\n" not in str(exc) and all(e in text for e in case.expect)
-            return Outcome("error" if good else "traceback", f"{type(exc).__name__}: {text}")
+            return Outcome("error" if good else "traceback", text, type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - what a user would get as a traceback
-            return Outcome("traceback", f"{type(exc).__name__}: {exc}")
+            return Outcome("traceback", str(exc), type(exc).__name__)
         listed = [m.replace(str(root) + "/", "") for m in reported(result)]
         hits = [m for m in listed if all(e in m for e in case.expect)]
         if hits:
@@ -666,14 +667,18 @@ def write_table(path: Path) -> dict:
         "With `skip` the console shows the count and the first five names; the record keeps the "
         "full list (`data.bad_file_list`). Paths below are relative to the data root.",
         "",
-        "| loader | damage | on_error=raise: what the user sees | on_error=skip |",
+        "| loader | damage | on_error=raise (default): what the user sees | on_error=skip |",
         "|---|---|---|---|",
     ]
+    def shown(outcome: Outcome, limit: int) -> str:
+        if outcome.kind == "error":
+            return f"`error: {_cell(outcome.message, limit)}` (exit 2)"
+        if outcome.kind == "skipped":
+            return f"skipped and listed ({_cell(outcome.message, limit)})"
+        return f"**{outcome.kind}**: {outcome.exception} {_cell(outcome.message, limit)}"
     for case, raised, skipped in rows:
-        skip_text = (f"skipped ({_cell(skipped.message, 110)})" if skipped.kind == "skipped"
-                     else f"{skipped.kind}: {_cell(skipped.message, 110)}")
-        lines.append(f"| {case.loader} | {case.damage} | {raised.kind}: `{_cell(raised.message)}` "
-                     f"| {skip_text} |")
+        lines.append(f"| {case.loader} | {case.damage} | {shown(raised, 150)} "
+                     f"| {shown(skipped, 100)} |")
     lines += ["", "Per loader (damaged inputs tried):", ""]
     for loader in loaders:
         lines.append(f"- {loader}: {sum(c.loader == loader for c in all_cases)}")
