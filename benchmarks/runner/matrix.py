@@ -249,15 +249,16 @@ class MatrixRunner:
         skipped = skipped_summary(f"{p.task}/{p.dataset}", splits.info)
         if skipped:
             tqdm.write(skipped)
-        self.check_fit(adapter, splits)
         built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
         adapter.build_model(p.model, splits)
+        self.check_fit(adapter, splits)
         return adapter, splits, built
 
     def check_fit(self, adapter: TaskAdapter, splits: Splits) -> None:
         """Before any training: the training split holds one training batch and the clean split
-        at least one batch of every requested defense that purifies on it. Otherwise one error naming the preset keys to change and
-        values that fit (the runner stops; nothing is capped silently)."""
+        at least one batch of every requested defense that purifies on it. Otherwise one error
+        naming the preset keys to change and values that fit (the runner stops; nothing is
+        capped silently)."""
         p, clean, fixes, reasons = self.preset, splits.clean, [], []
         if len(splits.train) < self.train_config.batch_size:
             reasons.append(f"training: the attacker's split holds {len(splits.train)} sample(s), "
