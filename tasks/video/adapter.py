@@ -13,6 +13,11 @@ Splits (design §5b): the defender's clean set is ``clean_fraction`` of every cl
 held out from the official training split before anything else; ``train_per_class`` /
 ``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
 
+Bad videos (``core/bad_data.py``): a corrupt or truncated file, or one whose sampled frames fall
+short of ``num_frames`` (``short: refuse``, the default), stops the load naming it, or is
+skipped and listed with ``on_error: skip``; ``short: pad`` repeats the last frame of an intact
+short video instead (counted in ``padded_clips``).
+
 ``pretrained_cnn`` (a path) loads local torchvision ResNet weights into the frame CNN, as the
 paper's ImageNet-pretrained ResNet-50 (nothing is downloaded; safetensors or a plain state_dict).
 
