@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -65,6 +66,9 @@ class Attack(ABC):
         # where ``prepare`` caches what it learns (generator weights); the runner sets it,
         # None = learn again every time
         self.artifact_dir: Path | None = None
+        # whether ``prepare`` may show progress bars (surrogate training, trigger search); the
+        # runner sets it from --no-progress
+        self.progress: bool = True
         self.artifacts: dict[str, dict] = {}   # what ``cached_module`` did, for the record
         if config.target >= num_classes:
             raise ValueError(f"{self.name}: target class {config.target} is out of range for "
@@ -170,7 +174,10 @@ class CleanLabelAttack(Attack):
 def poison_count(total: int, rate: float) -> int:
     count = round(rate * total)
     if count < 1:
-        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing")
+        least = math.ceil(50.0 / max(1, total)) / 100   # rounds to one poisoned sample
+        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing; set the "
+                         f"attack's poison_rate (attack_options.<attack>.poison_rate) to at least "
+                         f"{min(1.0, least):g}, or keep more training data")
     return count
 
 

@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from core.adapter import Splits, TaskAdapter
+from core.adapter import CleanSetError, Splits, TaskAdapter
 from core.attack import Attack, PoisonResult, tensor_hash
+from core.bad_data import content_fingerprint, skipped_summary
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
 from core.cpu_numerics import resolve_cpu_bf16
@@ -254,9 +255,44 @@ class MatrixRunner:
         p = self.preset
         adapter: TaskAdapter = TASKS.get(p.task)()
         splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
+        skipped = skipped_summary(f"{p.task}/{p.dataset}", splits.info)
+        if skipped:
+            tqdm.write(skipped)
         built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
         adapter.build_model(p.model, splits)
+        self.check_fit(adapter, splits)
         return adapter, splits, built
+
+    def check_fit(self, adapter: TaskAdapter, splits: Splits) -> None:
+        """Before any training: the training split holds one training batch and the clean split
+        at least one batch of every requested defense that purifies on it. Otherwise one error
+        naming the preset keys to change and values that fit (the runner stops; nothing is
+        capped silently)."""
+        p, clean, fixes, reasons = self.preset, splits.clean, [], []
+        if len(splits.train) < self.train_config.batch_size:
+            reasons.append(f"training: the attacker's split holds {len(splits.train)} sample(s), "
+                           f"fewer than one batch of {self.train_config.batch_size}")
+            fixes.append(f"train.batch_size={len(splits.train)}")
+        for name in p.defenses:
+            if name in self.unsupported:
+                continue
+            defense = self.build_defense(name)
+            batch = getattr(defense.config, "batch_size", None)
+            if getattr(defense, "training_time", False) or not isinstance(batch, int):
+                continue
+            try:
+                adapter.check_clean_set(clean, batch)
+            except CleanSetError as exc:
+                reasons.append(f"{name}: {exc}")
+                if len(clean) < batch:
+                    fixes.append(f"defense_options.{name}.batch_size={len(clean)}")
+        if reasons:
+            fix = (f"change {' '.join('--set ' + f for f in fixes)} (or give the splits more "
+                   f"data: the task's data.clean_* / data.train_* options)" if fixes else
+                   "enlarge the clean split with the task's data.clean_* options")
+            raise CleanSetError(f"preset {p.name!r} does not fit {p.task}/{p.dataset} (clean "
+                                f"split {len(clean)}, training split {len(splits.train)} "
+                                f"sample(s)): " + "; ".join(reasons) + f"; {fix}")
 
     def run_local(self, cells: list[Cell], outcome: MatrixOutcome, bar: tqdm) -> None:
         """In this process: data loaded once per seed, backdoor trained once per attack."""
@@ -273,6 +309,7 @@ class MatrixRunner:
     def prepare_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
                        seed: int) -> AttackState:
         attack.artifact_dir = self.cache_dir   # learned trigger parts are cached beside models
+        attack.progress = self.progress
         attack.prepare(splits.train, adapter, self.device, seed)
         poison = attack.poison(splits.train, make_generator(seed))
         model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
@@ -384,7 +421,9 @@ class MatrixRunner:
             **self._identity(Cell(seed, attack.name, defense)),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},
-            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
+            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean),
+                     "fingerprint": splits.info.get("fingerprint") or content_fingerprint(
+                         {"train": splits.train, "test": splits.test, "clean": splits.clean})},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
             "numeric_path": self.numeric_path,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,6 +20,7 @@ from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
 from core.attack import hash_indices
+from core.bad_data import check_on_error
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
 from core.registry import AUGMENTATIONS, DATASETS, TASKS
@@ -41,8 +42,10 @@ class ImageDataOptions:
     max_per_class: int | None = None     # images the loader reads per class (None = all)
     flip: bool | None = None             # horizontal flip in training; None → dataset default
     crop_padding: int = 4
+    on_error: Literal["raise", "skip"] = "raise"   # bad image files (core/bad_data.py)
 
     def __post_init__(self) -> None:
+        check_on_error(self.on_error)
         if self.clean_fraction is not None and not 0.0 < self.clean_fraction < 1.0:
             raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
         for name in ("clean_per_class", "train_per_class", "test_per_class", "max_per_class",
@@ -73,7 +76,8 @@ class ImageTask(ClassificationAdapter):
         opts = from_dict(ImageDataOptions, options)
         loader = DATASETS.get(dataset, namespace=self.name)
         root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
-        raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class)
+        raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class,
+                     on_error=opts.on_error)
         num_classes = len(raw.classes)
         generator = make_generator(seed)
         if opts.clean_per_class is not None:
@@ -96,7 +100,9 @@ class ImageTask(ClassificationAdapter):
             info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
                   "train_size": len(train_index), "test_size": len(test_index),
                   "clean_size": len(held), "clean_index_hash": hash_indices(held),
-                  "train_index_hash": hash_indices(train_index)})
+                  "train_index_hash": hash_indices(train_index), "on_error": opts.on_error,
+                  "bad_files": len(raw.bad_files), "bad_file_list": list(raw.bad_files),
+                  "fingerprint": raw.fingerprint})
 
     def model_kwargs(self, splits: Splits) -> dict[str, Any]:
         shape = splits.train.inputs.shape

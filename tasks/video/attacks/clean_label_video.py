@@ -105,7 +105,7 @@ class CleanLabelVideo(CleanLabelAttack):
             fit(model, adapter, train, TrainConfig(
                 epochs=cfg.surrogate_epochs, batch_size=min(cfg.surrogate_batch_size, len(train)),
                 lr=cfg.surrogate_lr, optimizer=cfg.surrogate_optimizer, weight_decay=0.0,
-                progress=True), device, seed)
+                progress=self.progress), device, seed)
 
         surrogate = self.cached_surrogate(surrogate, key, learn_surrogate)
         self.set_surrogate(surrogate, adapter, device)
@@ -169,7 +169,7 @@ class CleanLabelVideo(CleanLabelAttack):
             raise ValueError(f"{self.name}: no non-target training clip to learn the trigger on")
         patch = torch.rand(3, cfg.patch_size, cfg.patch_size, generator=generator).to(self._device)
         for step in tqdm(range(cfg.trigger_steps), desc="trigger", unit="step", leave=False,
-                         disable=None):
+                         disable=None if self.progress else True):
             rows = pool[torch.randint(0, len(pool), (cfg.trigger_batch_size,), generator=generator)]
             clips = to_unit(train.inputs[rows.to(train.inputs.device)].to(self._device))
             patch.requires_grad_(True)
