@@ -49,7 +49,8 @@ def _seeds(text: str | None) -> list[int] | None:
 
 
 def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="smoke", help="preset name or YAML path")
+    parser.add_argument("--preset", help="preset name or YAML path (default: the --task's own "
+                        "default preset, else smoke)")
     parser.add_argument("--task")
     parser.add_argument("--dataset")
     parser.add_argument("--model")
@@ -89,6 +90,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_matrix_flags(parser)
     return parser.parse_args(argv)
+
+
+def preset_name(args: argparse.Namespace) -> str:
+    """``--preset``, else the ``--task``'s own default preset, else ``smoke``."""
+    if args.preset:
+        return args.preset
+    if not args.task:
+        return "smoke"
+    from benchmarks.task_defaults import default_preset
+
+    return default_preset(args.task)
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -151,7 +163,7 @@ def regression_exit(run_dir: Path, baseline: Path, tolerances: dict, fail: bool)
 def main_matrix(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
-        preset = load_preset(args.preset, _overrides(args), args.set)
+        preset = load_preset(preset_name(args), _overrides(args), args.set)
         out = args.out or Path("runs") / preset.name
         tolerances = None
         if args.compare_to is not None or args.tolerance:
@@ -166,6 +178,10 @@ def main_matrix(argv: list[str] | None) -> int:
         regressed = regression_exit(out, args.compare_to, tolerances, args.fail_on_regression)
         return regressed if regressed != EXIT_OK else code
     except INPUT_ERRORS as exc:
+        if args.preset is None and args.task:   # `--task X` alone: one line, with the fix
+            from benchmarks.task_defaults import one_line
+
+            exc = one_line(exc)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
@@ -234,6 +250,7 @@ def main_sweep(argv: list[str]) -> int:
     add_matrix_flags(parser)
     args = parser.parse_args(argv)
     try:
+        args.preset = preset_name(args)
         name, spec, runs = expand(args.sweep, args.preset, _overrides(args), args.set)
         base = args.out or Path("runs") / "sweeps" / name / Path(args.preset).stem
         for run in runs:      # every run validated before the first one starts

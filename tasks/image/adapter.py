@@ -60,6 +60,7 @@ class ImageDataOptions:
 @TASKS.register("image")
 class ImageTask(ClassificationAdapter):
     name = "image"
+    default_preset = "quick"   # run.py --task image alone
 
     def __init__(self) -> None:
         super().__init__()

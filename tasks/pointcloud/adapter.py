@@ -82,6 +82,7 @@ DATASETS.register("synthetic", SyntheticPointsConfig, namespace="pointcloud")
 @TASKS.register("pointcloud")
 class PointCloudTask(ClassificationAdapter):
     name = "pointcloud"
+    default_preset = "pointcloud_smoke"   # run.py --task pointcloud alone
     default_nft_augmentation = "point_mix"
     #: an additive δ over point slots means nothing for unordered point sets (module docstring):
     #: I-BAU and AWM refuse point clouds

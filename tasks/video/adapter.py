@@ -99,6 +99,7 @@ def static_clips(clips: torch.Tensor) -> torch.Tensor:
 @TASKS.register("video")
 class VideoTask(ClassificationAdapter):
     name = "video"
+    default_preset = "video_smoke"   # run.py --task video alone
     higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True,
                                                     "static_acc": True}
 
