@@ -163,16 +163,33 @@ def regression_exit(run_dir: Path, baseline: Path, tolerances: dict, fail: bool)
 def main_matrix(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
-        preset = load_preset(preset_name(args), _overrides(args), args.set)
-        out = args.out or Path("runs") / preset.name
+        from benchmarks.preset_groups import group_presets, is_group
+
+        name = preset_name(args)
+        if is_group(name):       # several presets (tasks) into one folder: benchmarks/preset_groups.py
+            group, presets = group_presets(name, _overrides(args), args.set)
+            block, out = group.regression, args.out or Path("runs") / group.name
+        else:
+            presets = [load_preset(name, _overrides(args), args.set)]
+            block, out = presets[0].regression, args.out or Path("runs") / presets[0].name
         tolerances = None
         if args.compare_to is not None or args.tolerance:
             from benchmarks.regression import tolerances_from
 
-            tolerances = tolerances_from(preset.regression or None, args.tolerance)
+            tolerances = tolerances_from(block or None, args.tolerance)
             if args.compare_to is not None and not args.compare_to.exists():
                 raise FileNotFoundError(f"--compare-to {args.compare_to} not found")
-        code, _ = run_matrix(preset, args, out, _command(argv))
+        if len(presets) > 1:    # every part resolved before the first one trains
+            from benchmarks.matrix import MatrixRunner
+
+            for preset in presets:
+                MatrixRunner(preset, out, args.data_root, progress=False).validate()
+        code = EXIT_OK
+        for preset in presets:
+            part_code, _ = run_matrix(preset, args, out, _command(argv))
+            if part_code == EXIT_INTERRUPTED:
+                return part_code
+            code = max(code, part_code)
         if code == EXIT_INTERRUPTED or args.compare_to is None:
             return code
         regressed = regression_exit(out, args.compare_to, tolerances, args.fail_on_regression)
@@ -231,7 +248,9 @@ def main_compare(argv: list[str]) -> int:
     parser.add_argument("--tolerance", action="append", default=[], metavar="STAGE.METRIC=VALUE")
     args = parser.parse_args(argv)
     try:
-        block = load_preset(args.preset).regression if args.preset else None
+        from benchmarks.preset_groups import regression_block
+
+        block = regression_block(args.preset) if args.preset else None
         tolerances = tolerances_from(block or None, args.tolerance)
         return regression_exit(args.run_dir, args.baseline, tolerances, fail=True)
     except INPUT_ERRORS as exc:
