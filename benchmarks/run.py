@@ -7,6 +7,7 @@
     python benchmarks/run.py plot RUN_DIR [--out DIR]
     python benchmarks/run.py sweep NAME --preset quick [matrix flags] [--dry-run]
     python benchmarks/run.py compare RUN_DIR --baseline DIR_OR_CSV [--preset P] [--tolerance k=v]
+    python benchmarks/run.py reproduce TABLE | --list [--smoke] [--scale quick]   (the paper's tables)
 
 Flags override the preset; ``--set defense_options.nft.iterations=200`` overrides any key.
 Re-running the same command resumes: finished cells are skipped.
@@ -31,7 +32,7 @@ from benchmarks.presets import load_preset            # noqa: E402
 from benchmarks.regression import EXIT_REGRESSION     # noqa: E402
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("aggregate", "plot", "sweep", "compare")
+SUBCOMMANDS = ("aggregate", "plot", "sweep", "compare", "reproduce")
 INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 
@@ -303,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         try:
+            if args[0] == "reproduce":      # the paper's tables: benchmarks/reproduce.py
+                from benchmarks.reproduce import main as main_reproduce
+
+                return main_reproduce(args[1:])
             return {"aggregate": main_aggregate, "plot": main_plot, "sweep": main_sweep,
                     "compare": main_compare}[args[0]](args[1:])
         except ConfigError as exc:
