@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from core.registry import ATTACKS, DEFENSES
+from core.registry import ATTACKS, DEFENSES, TASKS
 
 from .paper_tables import SPEC_DIR, Specs, resolve_run
 
@@ -25,6 +25,7 @@ def _fields(cls: type) -> set[str]:
 def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     """Dotted ``(key, value)`` pairs for run ``run`` (applied after the run's own overrides)."""
     import core.defenses  # noqa: F401  (registers the shipped defenses)
+    import tasks  # noqa: F401  (the task adapters, lazily)
 
     spec = smoke_spec()
     preset = resolve_run(specs, run)
@@ -36,6 +37,7 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
         known = _fields(DEFENSES.get(name).Config)
         out += [(f"defense_options.{name}.{k}", v) for k, v in spec["defense_keys"].items()
                 if k in known]
+    TASKS.get(preset.task)                     # imports the task: registers its attacks
     for name in preset.attacks:
         known = _fields(ATTACKS.get(name, namespace=preset.task).Config)
         out += [(f"attack_options.{name}.{k}", v) for k, v in spec["attack_keys"].items()
