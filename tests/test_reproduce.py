@@ -1,4 +1,4 @@
-"""`run.py reproduce`: the paper's tables as runs (benchmarks/reproduce_specs/tables.yaml), their
+"""`run.py reproduce`: the paper's tables as runs (benchmarks/runner/reproduce_specs/tables.yaml), their
 paper layout, --list, and --smoke: every listed table's paper-scale runs for 1-2 steps per phase
 on a tiny official-layout copy of its data (tests/paper_layouts.py), on the CPU."""
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.matrix import MatrixRunner
-from benchmarks.paper_tables import load_specs, paper_cells, resolve_run, table_ids
-from benchmarks.run import main
+from benchmarks.runner.matrix import MatrixRunner
+from benchmarks.runner.paper_tables import load_specs, paper_cells, resolve_run, table_ids
+from benchmarks.runner.cli import main
 from core.config import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from benchmarks.presets import read_preset_data
-from benchmarks.run import main
-from benchmarks.task_defaults import default_preset, one_line
+from benchmarks.runner.presets import read_preset_data
+from benchmarks.runner.cli import main
+from benchmarks.runner.task_defaults import default_preset, one_line
 from core.registry import TASKS
 
 import tasks  # noqa: F401  (registers the adapters)

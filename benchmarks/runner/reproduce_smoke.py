@@ -1,0 +1,45 @@
+"""``reproduce --smoke``: the overrides that cut a paper-scale run to 1-2 optimisation steps per
+phase at the paper's model and input size (``benchmarks/runner/reproduce_specs/smoke.yaml``)."""
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+from typing import Any
+
+import yaml
+
+from core.registry import ATTACKS, DEFENSES, TASKS
+
+from .paper_tables import SPEC_DIR, Specs, resolve_run
+
+
+@lru_cache(maxsize=1)
+def smoke_spec() -> dict:
+    return yaml.safe_load((SPEC_DIR / "smoke.yaml").read_text())
+
+
+def _fields(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
+
+
+def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
+    """Dotted ``(key, value)`` pairs for run ``run`` (applied after the run's own overrides)."""
+    import core.defenses  # noqa: F401  (registers the shipped defenses)
+    import tasks  # noqa: F401  (the task adapters, lazily)
+
+    spec = smoke_spec()
+    preset = resolve_run(specs, run)
+    out: list[tuple[str, Any]] = [("device", spec["device"]),
+                                  ("eval_batch_size", spec["eval_batch_size"])]
+    out += [(f"train.{k}", v) for k, v in spec["train"].items()]
+    out += [(f"data.{k}", v) for k, v in (spec["data"].get(preset.dataset) or {}).items()]
+    for name in preset.defenses:
+        known = _fields(DEFENSES.get(name).Config)
+        out += [(f"defense_options.{name}.{k}", v) for k, v in spec["defense_keys"].items()
+                if k in known]
+    TASKS.get(preset.task)                     # imports the task: registers its attacks
+    for name in preset.attacks:
+        known = _fields(ATTACKS.get(name, namespace=preset.task).Config)
+        out += [(f"attack_options.{name}.{k}", v) for k, v in spec["attack_keys"].items()
+                if k in known]
+    return out
