@@ -6,7 +6,8 @@ Each RUN_DIR is one run of the same preset (e.g. with ``--seeds 1``, ``--seeds 2
 harmless change of the random streams does to the numbers). For every cell and checked metric it
 prints the range (max − min) over the runs, and per ``stage.metric`` the tolerance: the largest
 range over the cells, rounded up to the next 0.5 (at least 0.5), in the preset's ``regression``
-format. ``primary`` stands for each cell's task's primary metric, as in the regression check.
+format, and per cell its own range rounded the same way (``regression.cells``: a noisy cell does
+not loosen the check of the others). ``primary`` stands for each cell's task's primary metric, as in the regression check.
 """
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def spread(runs: list[Path], metrics: tuple[str, ...] = DEFAULT_METRICS) -> tupl
     """(rows of cell, metric, values, range) and {stage: {metric: tolerance}}."""
     tables = [cell_means(r) for r in runs]
     cells = sorted(set.intersection(*(set(t) for t in tables)))
-    rows, worst = [], {}
+    rows, worst, per_cell = [], {}, {}
     for key in cells:
         for name in metrics:
             stage, metric = name.split(".", 1)
@@ -46,11 +47,19 @@ def spread(runs: list[Path], metrics: tuple[str, ...] = DEFAULT_METRICS) -> tupl
             width = max(values) - min(values)
             rows.append(("/".join(key), f"{stage}.{real}", values, width))
             worst[name] = max(worst.get(name, 0.0), width)
+            per_cell.setdefault("/".join(key), {}).setdefault(stage, {})[metric] = _round(width)
     tolerances: dict = {}
     for name, width in worst.items():
         stage, metric = name.split(".", 1)
-        tolerances.setdefault(stage, {})[metric] = max(0.5, math.ceil(width * 2 + 1e-9) / 2)
+        tolerances.setdefault(stage, {})[metric] = _round(width)
+    if per_cell:
+        tolerances["cells"] = per_cell
     return rows, tolerances
+
+
+def _round(width: float) -> float:
+    """Up to the next 0.5, at least 0.5."""
+    return max(0.5, math.ceil(width * 2 - 1e-9) / 2)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,7 +78,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {cell} | {metric} | " + " | ".join(f"{v:.2f}" for v in values) + f" | {width:.2f} |")
     print("\nregression:")
     for stage, metrics in tolerances.items():
-        print(f"  {stage}: {{" + ", ".join(f"{m}: {v}" for m, v in metrics.items()) + "}")
+        if stage != "cells":
+            print(f"  {stage}: {{" + ", ".join(f"{m}: {v}" for m, v in metrics.items()) + "}")
+    if tolerances.get("cells"):
+        print("  cells:")
+    for cell, block in tolerances.get("cells", {}).items():
+        print(f"    {cell}: {{" + ", ".join(f"{s}: {{" + ", ".join(f"{m}: {v}" for m, v in ms.items())
+                                            + "}" for s, ms in block.items()) + "}")
     return 0
 
 

@@ -26,7 +26,7 @@ from core.config import ConfigError
 from .paper_tables import (COLUMN_METRIC, LABELS, PaperCell, load_specs, ours, paper_cells, resolve_run,
                            run_records, table_ids)
 from .reproduce_cost import cost_lines, data_status
-from .reproduce_smoke import smoke_assignments
+from .reproduce_smoke import smoke_assignments, smoke_matrices
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -52,6 +52,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
                         help="measure seconds per training sample from a --smoke run's records "
                              "into reproduce_specs/step_costs.yaml")
     args = parser.parse_args(argv)
+    args.argv = list(argv)
     if not args.list and not args.tables and not args.write_costs:
         parser.error("name a table (or 'all'), or give --list")
     return args
@@ -74,6 +75,7 @@ class Reproduction:
         self.mode = "smoke" if args.smoke else args.scale
         self.out = args.out or Path("runs") / "reproduce" / self.mode
         self._presets: dict[str, object] = {}
+        self.command = "python benchmarks/run.py reproduce " + " ".join(args.argv)
 
     def preset(self, run: str):
         if run not in self._presets:
@@ -108,15 +110,18 @@ class Reproduction:
             if preset is None:
                 print(f"run {run}: no CPU stand-in at --scale {self.args.scale}; its cells stay '–'")
                 continue
-            runner = MatrixRunner(preset, self.out / "runs" / run, self.args.data_root,
-                                  self.out / "cache" / "models", progress=not self.args.no_progress,
-                                  command="python benchmarks/run.py reproduce " + " ".join(sys.argv[2:]))
-            runner.validate()
-            runners.append((run, runner))
+            parts = smoke_matrices(preset) if self.args.smoke else [preset]
+            for part in parts:
+                runner = MatrixRunner(part, self.out / "runs" / run, self.args.data_root,
+                                      self.out / "cache" / "models",
+                                      progress=not self.args.no_progress, command=self.command)
+                runner.validate()
+                runners.append((run, runner))
         code = EXIT_OK
         for i, (run, runner) in enumerate(runners, 1):
-            print(f"== run {i}/{len(runners)}: {run} (preset {runner.preset.name}, "
-                  f"{len(runner.cells())} cells) -> {runner.out}", flush=True)
+            print(f"== {i}/{len(runners)}: run {run} (preset {runner.preset.name}, "
+                  f"{'/'.join(runner.preset.attacks)} x {','.join(runner.preset.defenses)}) "
+                  f"-> {runner.out}", flush=True)
             try:
                 outcome = runner.run()
             except KeyboardInterrupt:

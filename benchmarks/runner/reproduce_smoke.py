@@ -11,6 +11,7 @@ import yaml
 from core.registry import ATTACKS, DEFENSES, TASKS
 
 from .paper_tables import SPEC_DIR, Specs, resolve_run
+from .presets import Preset
 
 
 @lru_cache(maxsize=1)
@@ -43,3 +44,20 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
         out += [(f"attack_options.{name}.{k}", v) for k, v in spec["attack_keys"].items()
                 if k in known]
     return out
+
+
+def smoke_matrices(preset: Preset) -> list[Preset]:
+    """The run cut to the cells that exercise each of its attacks and each of its defenses at
+    least once: attack i with defense i (both lists cycled), max(#attacks, #defenses) cells
+    instead of their product, grouped by attack (one matrix each, same output folder)."""
+    attacks, defenses = preset.attacks, preset.defenses
+    pairs: dict[str, list[str]] = {}
+    for i in range(max(len(attacks), len(defenses))):
+        chosen = pairs.setdefault(attacks[i % len(attacks)], [])
+        if defenses[i % len(defenses)] not in chosen:
+            chosen.append(defenses[i % len(defenses)])
+    return [dataclasses.replace(
+        preset, attacks=[attack], defenses=chosen,
+        attack_options={k: v for k, v in preset.attack_options.items() if k == attack},
+        defense_options={k: v for k, v in preset.defense_options.items() if k in chosen})
+        for attack, chosen in pairs.items()]
