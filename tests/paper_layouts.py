@@ -110,8 +110,8 @@ def write_all(root: Path) -> Path:
     make_cifar_pickles(root)                                       # 20 train / 10 test
     make_gtsrb(root / "gtsrb", classes=tuple(range(43)), per_class=3,
                test_labels=tuple(range(43)))
-    make_tiny_imagenet(root / "tiny_imagenet", per_class=3)
-    make_class_folders(root / "imagenet", ["n01", "n02", "n03"], {"train": 3, "val": 2},
+    make_tiny_imagenet(root / "tiny_imagenet", per_class=5)
+    make_class_folders(root / "imagenet", ["n01", "n02", "n03"], {"train": 5, "val": 2},
                        size=(40, 32), ext="JPEG", splits=("train", "val"))
     write_voc(root / "voc2007", "2007", {"trainval": 8, "test": 4})
     write_voc(root / "voc2012", "2012", {"train": 8, "val": 4})

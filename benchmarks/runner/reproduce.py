@@ -110,7 +110,11 @@ class Reproduction:
             if preset is None:
                 print(f"run {run}: no CPU stand-in at --scale {self.args.scale}; its cells stay '–'")
                 continue
-            parts = smoke_matrices(preset) if self.args.smoke else [preset]
+            parts = [preset]
+            if self.args.smoke:
+                whole = MatrixRunner(preset, self.out / "runs" / run, None, progress=False)
+                whole.validate()            # which defenses the task refuses
+                parts = smoke_matrices(preset, set(whole.unsupported))
             for part in parts:
                 runner = MatrixRunner(part, self.out / "runs" / run, self.args.data_root,
                                       self.out / "cache" / "models",

@@ -33,6 +33,7 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = [("device", spec["device"]),
                                   ("eval_batch_size", spec["eval_batch_size"])]
     out += [(f"train.{k}", v) for k, v in spec["train"].items()]
+    out.append(("train.batch_size", spec["train_batch"][preset.dataset]))
     out += [(f"data.{k}", v) for k, v in (spec["data"].get(preset.dataset) or {}).items()]
     for name in preset.defenses:
         known = _fields(DEFENSES.get(name).Config)
@@ -46,16 +47,22 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     return out
 
 
-def smoke_matrices(preset: Preset) -> list[Preset]:
+def smoke_matrices(preset: Preset, refused: set[str] | frozenset = frozenset()) -> list[Preset]:
     """The run cut to the cells that exercise each of its attacks and each of its defenses at
     least once: attack i with defense i (both lists cycled), max(#attacks, #defenses) cells
-    instead of their product, grouped by attack (one matrix each, same output folder)."""
+    instead of their product, grouped by attack (one matrix each, same output folder). A matrix
+    whose defenses the task all ``refused`` (their refusal is still recorded) also runs the first
+    defense it serves."""
     attacks, defenses = preset.attacks, preset.defenses
     pairs: dict[str, list[str]] = {}
     for i in range(max(len(attacks), len(defenses))):
         chosen = pairs.setdefault(attacks[i % len(attacks)], [])
         if defenses[i % len(defenses)] not in chosen:
             chosen.append(defenses[i % len(defenses)])
+    served = [d for d in defenses if d not in refused]
+    for chosen in pairs.values():
+        if served and all(d in refused for d in chosen):
+            chosen.append(served[0])
     return [dataclasses.replace(
         preset, attacks=[attack], defenses=chosen,
         attack_options={k: v for k, v in preset.attack_options.items() if k == attack},
