@@ -48,23 +48,23 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
 
 
 def smoke_matrices(preset: Preset, refused: set[str] | frozenset = frozenset()) -> list[Preset]:
-    """The run cut to the cells that exercise each of its attacks and each of its defenses at
-    least once: attack i with defense i (both lists cycled), max(#attacks, #defenses) cells
-    instead of their product, grouped by attack (one matrix each, same output folder). A matrix
-    whose defenses the task all ``refused`` (their refusal is still recorded) also runs the first
-    defense it serves."""
+    """The run cut to cells that exercise each of its attacks and each of its defenses once:
+    max(#attacks, #defenses) cells instead of their product, as min(#attacks, #defenses)
+    matrices (the longer list dealt out over the shorter one; same output folder). A matrix
+    whose defenses the task all ``refused`` (their refusal is still recorded) also runs the
+    first defense it serves."""
     attacks, defenses = preset.attacks, preset.defenses
-    pairs: dict[str, list[str]] = {}
-    for i in range(max(len(attacks), len(defenses))):
-        chosen = pairs.setdefault(attacks[i % len(attacks)], [])
-        if defenses[i % len(defenses)] not in chosen:
-            chosen.append(defenses[i % len(defenses)])
+    if len(attacks) >= len(defenses):
+        groups = [(attacks[j::len(defenses)], [d]) for j, d in enumerate(defenses)]
+    else:
+        groups = [([a], defenses[i::len(attacks)]) for i, a in enumerate(attacks)]
     served = [d for d in defenses if d not in refused]
-    for chosen in pairs.values():
+    out = []
+    for chosen_attacks, chosen in groups:
         if served and all(d in refused for d in chosen):
-            chosen.append(served[0])
-    return [dataclasses.replace(
-        preset, attacks=[attack], defenses=chosen,
-        attack_options={k: v for k, v in preset.attack_options.items() if k == attack},
-        defense_options={k: v for k, v in preset.defense_options.items() if k in chosen})
-        for attack, chosen in pairs.items()]
+            chosen = [*chosen, served[0]]
+        out.append(dataclasses.replace(
+            preset, attacks=list(chosen_attacks), defenses=list(chosen),
+            attack_options={k: v for k, v in preset.attack_options.items() if k in chosen_attacks},
+            defense_options={k: v for k, v in preset.defense_options.items() if k in chosen}))
+    return out
