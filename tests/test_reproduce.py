@@ -98,10 +98,12 @@ def test_smoke_runs_every_table_and_writes_its_paper_layout(table, tiny_root, sm
                                       for e in errors][:5]
     text = (smoke_out / "tables" / f"{table}.md").read_text()
     assert "SMOKE MODE" in text and "| " in text
-    cells = paper_cells(SPECS, table)
-    runnable = [c for c in cells if c.run]
+    # each run of the table ran: its records exist and every one finished (or was refused)
+    runs = {c.run for c in paper_cells(SPECS, table) if c.run}
+    for run in runs:
+        records = [json.loads(p.read_text()) for p in
+                   (smoke_out / "runs" / run).rglob("records/**/seed*.json")]
+        assert records and {r["status"] for r in records} <= {"ok", "unsupported"}, run
     with open(smoke_out / "tables" / f"{table}.provenance.csv", newline="") as handle:
         filled = [r for r in csv.DictReader(handle) if r["ours"]]
-    # every runnable cell got a number, except refusals the suite records (AWM on point sets)
-    assert len(filled) >= len(runnable) - sum(1 for c in runnable if c.csv["defense"] == "awm"
-                                              and table == "main4"), table
+    assert filled or not runs, table          # numbers in the layout (supp. 13 has no run)

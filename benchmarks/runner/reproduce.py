@@ -114,7 +114,8 @@ class Reproduction:
             if self.args.smoke:
                 whole = MatrixRunner(preset, self.out / "runs" / run, None, progress=False)
                 whole.validate()            # which defenses the task refuses
-                parts = smoke_matrices(preset, set(whole.unsupported))
+                parts = smoke_matrices(preset, set(whole.unsupported),
+                                       variant=self.specs.runs[run].extends is not None)
             for part in parts:
                 runner = MatrixRunner(part, self.out / "runs" / run, self.args.data_root,
                                       self.out / "cache" / "models",

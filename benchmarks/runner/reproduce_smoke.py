@@ -47,13 +47,17 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     return out
 
 
-def smoke_matrices(preset: Preset, refused: set[str] | frozenset = frozenset()) -> list[Preset]:
+def smoke_matrices(preset: Preset, refused: set[str] | frozenset = frozenset(),
+                   variant: bool = False) -> list[Preset]:
     """The run cut to cells that exercise each of its attacks and each of its defenses once:
     max(#attacks, #defenses) cells instead of their product, as min(#attacks, #defenses)
     matrices (the longer list dealt out over the shorter one; same output folder). A matrix
     whose defenses the task all ``refused`` (their refusal is still recorded) also runs the
-    first defense it serves."""
+    first defense it serves. A ``variant`` run (one that ``extends`` another: an ablation of
+    its base run, whose attacks the base run exercises) keeps only as many attacks as defenses."""
     attacks, defenses = preset.attacks, preset.defenses
+    if variant:
+        attacks = attacks[:len(defenses)]
     if len(attacks) >= len(defenses):
         groups = [(attacks[j::len(defenses)], [d]) for j, d in enumerate(defenses)]
     else:
