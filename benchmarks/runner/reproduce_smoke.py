@@ -39,6 +39,8 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
         known = _fields(DEFENSES.get(name).Config)
         out += [(f"defense_options.{name}.{k}", v) for k, v in spec["defense_keys"].items()
                 if k in known]
+        if "batch_size" in known:
+            out.append((f"defense_options.{name}.batch_size", spec["defense_batch"][preset.dataset]))
     TASKS.get(preset.task)                     # imports the task: registers its attacks
     for name in preset.attacks:
         known = _fields(ATTACKS.get(name, namespace=preset.task).Config)
