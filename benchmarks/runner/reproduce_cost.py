@@ -1,8 +1,9 @@
 """``reproduce --list``: whether a table's datasets are prepared, and what its runs cost.
 
-Cost = measured seconds per training sample of each (task, model) at the paper's input size
+Cost = measured seconds per training sample of each (task, model)
 (``benchmarks/runner/reproduce_specs/step_costs.yaml``, written from ``reproduce --smoke`` runs by
-``python benchmarks/run.py reproduce --write-costs SMOKE_OUT``) × the samples the runs process:
+``python benchmarks/run.py reproduce --write-costs SMOKE_OUT``; scaled from the input size it was
+measured at to the preset's, in proportion to pixels × frames) × the samples the runs process:
 each distinct backdoored model's epochs × training set (victims shared between runs counted
 once), each defense's passes over its clean set (from its config), and the before / after
 evaluations at a third of a training sample's cost (forward only). A learned trigger's own
@@ -95,7 +96,10 @@ def defense_samples(name: str, preset: Preset, clean: float, train: float) -> fl
 def run_cost(preset: Preset, seen_victims: set) -> tuple[float | None, str]:
     """Seconds for one run (victims already counted in ``seen_victims`` are free)."""
     info = datasets().get(preset.dataset, {})
-    per = step_costs().get(f"{preset.task}/{preset.model}", {}).get("seconds_per_sample")
+    cost = step_costs().get(f"{preset.task}/{preset.model}", {})
+    per = cost.get("seconds_per_sample")
+    if per is not None:
+        per *= _scale(cost, preset)
     if per is None:
         return None, f"no measured step cost for {preset.task}/{preset.model}"
     if info.get("train") is None:
@@ -132,10 +136,29 @@ def cost_lines(specs: Specs, presets: list[Preset]) -> str:
     return text + (f" (not counted: {'; '.join(dict.fromkeys(gaps))})" if gaps else "")
 
 
+def _input_size(record: dict) -> dict:
+    """The side (px) and frame count the cost was measured at, where the data says them."""
+    data, preset = record.get("data") or {}, (record.get("config") or {}).get("preset") or {}
+    side = data.get("image_size") or (data.get("image_shape") or [None])[-1] \
+        or (preset.get("data") or {}).get("frame_size")
+    frames = (preset.get("data") or {}).get("num_frames") if record["task"] == "video" else None
+    return {k: v for k, v in (("side", side), ("frames", frames)) if v}
+
+
+def _scale(cost: dict, preset: Preset) -> float:
+    """Per-sample cost at the preset's input size from the measured one (∝ pixels × frames)."""
+    side = preset.data.get("image_size") or preset.data.get("frame_size")
+    scale = (side / cost["side"]) ** 2 if side and cost.get("side") else 1.0
+    if cost.get("frames") and preset.data.get("num_frames"):
+        scale *= preset.data["num_frames"] / cost["frames"]
+    return scale
+
+
 def write_costs(smoke_out: Path, command: str) -> dict[str, Any]:
     """Seconds per training sample per (task, model) from the victims of a ``--smoke`` run:
     the victim's training wall time / its training samples (1 epoch; includes the first step's
-    warm-up, so an upper bound)."""
+    warm-up, so an upper bound), with the input side / frame count it ran at; ``run_cost``
+    scales it to the preset's input (pixels × frames)."""
     from core.record import hardware, now_iso
 
     costs: dict[str, Any] = {}
@@ -149,7 +172,7 @@ def write_costs(smoke_out: Path, command: str) -> dict[str, Any]:
         per = wall / size
         if key not in costs or per < costs[key]["seconds_per_sample"]:
             costs[key] = {"seconds_per_sample": round(per, 5), "dataset": record["dataset"],
-                          "from": str(path)}
+                          "from": str(path), **_input_size(record)}
     meta = {"device": "Intel Xeon with AMX/avx512_bf16 (2 shared cores), 1 torch thread, float32",
             "device_short": "1 CPU thread", "date": now_iso(), "command": command,
             "hardware": hardware("cpu")}
