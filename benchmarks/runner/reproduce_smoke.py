@@ -44,8 +44,8 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     TASKS.get(preset.task)                     # imports the task: registers its attacks
     for name in preset.attacks:
         known = _fields(ATTACKS.get(name, namespace=preset.task).Config)
-        out += [(f"attack_options.{name}.{k}", v) for k, v in spec["attack_keys"].items()
-                if k in known]
+        keys = {**spec["attack_keys"], **(spec["attack_data"].get(preset.dataset) or {})}
+        out += [(f"attack_options.{name}.{k}", v) for k, v in keys.items() if k in known]
     return out
 
 
