@@ -44,7 +44,8 @@ def smoke_assignments(specs: Specs, run: str) -> list[tuple[str, Any]]:
     TASKS.get(preset.task)                     # imports the task: registers its attacks
     for name in preset.attacks:
         known = _fields(ATTACKS.get(name, namespace=preset.task).Config)
-        keys = {**spec["attack_keys"], **(spec["attack_data"].get(preset.dataset) or {})}
+        keys = {**spec["attack_keys"], **(spec["attack_data"].get(preset.dataset) or {}),
+                **(spec["attack_named"].get(name) or {})}
         out += [(f"attack_options.{name}.{k}", v) for k, v in keys.items() if k in known]
     return out
 
