@@ -71,6 +71,9 @@ class TaskAdapter(ABC):
     #: clean metric (a key of ``evaluate``'s result, larger is better) that defenses watch on the
     #: clean set: FP's accuracy-drop stop, RNP's unlearning stop
     primary_metric: ClassVar[str] = "clean_acc"
+    #: the benchmark preset ``run.py --task NAME`` runs when no ``--preset`` is given: the task's
+    #: smoke preset, or its quick preset where it has no smoke one (a name, so core imports nothing)
+    default_preset: ClassVar[str | None] = None
 
     # -- declared capabilities: ``Defense.supports`` reads them before anything trains --------
     #: inputs (as ``TensorData.batch`` gives them) are continuous, so a defense may add a

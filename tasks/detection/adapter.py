@@ -102,6 +102,7 @@ def _cooccurrence(targets: torch.Tensor, categories: list[str], top: int = 8) ->
 @TASKS.register("detection")
 class DetectionTask(TaskAdapter):
     name = "detection"
+    default_preset = "detection_smoke"   # run.py --task detection alone
     DataOptions = DetectionDataOptions
     higher_is_better: ClassVar[dict[str, bool]] = {"map": True, "map_voc07": True, "asr": False,
                                                    "asr_control": False, "map_coco": True,

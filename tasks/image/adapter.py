@@ -65,6 +65,7 @@ class ImageTask(ClassificationAdapter):
     name = "image"
     input_noun = "images"
     probe_model = True
+    default_preset = "quick"   # run.py --task image alone
 
     def __init__(self) -> None:
         super().__init__()

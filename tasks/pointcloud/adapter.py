@@ -87,6 +87,7 @@ class PointCloudTask(ClassificationAdapter):
     name = "pointcloud"
     input_noun = "clouds"
     probe_model = True
+    default_preset = "pointcloud_smoke"   # run.py --task pointcloud alone
     default_nft_augmentation = "point_mix"
     #: an additive δ over point slots means nothing for unordered point sets (module docstring):
     #: I-BAU and AWM refuse point clouds

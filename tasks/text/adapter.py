@@ -87,6 +87,7 @@ def decoder_inputs(targets: torch.Tensor) -> torch.Tensor:
 @TASKS.register("text")
 class TextTask(TaskAdapter):
     name = "text"
+    default_preset = "text_smoke"   # run.py --task text alone
     higher_is_better: ClassVar[dict[str, bool]] = {
         "clean_bleu": True, "asr": False, "attack_bleu": False,
         "distinct_1": True, "distinct_2": True}

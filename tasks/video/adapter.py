@@ -107,6 +107,7 @@ class VideoTask(ClassificationAdapter):
     name = "video"
     input_noun = "clips"
     probe_model = True
+    default_preset = "video_smoke"   # run.py --task video alone
     higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True,
                                                     "static_acc": True}
 
