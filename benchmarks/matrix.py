@@ -35,6 +35,7 @@ from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, fit
 
 from .features import save_features
+from .post_purification import RetuningProbe, check_probes
 from .presets import Preset
 
 importlib.import_module("tasks")   # registers the task adapters lazily
@@ -139,6 +140,8 @@ class MatrixRunner:
         # checkout changes while a long matrix is running
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
+        ra = check_probes(preset.post_purification, preset.post_purification_options)
+        self.retuning = RetuningProbe(self, ra) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""
@@ -318,6 +321,10 @@ class MatrixRunner:
                                     "defense": result.wall_time_s,
                                     "eval": state.before_eval_s + after_eval},
                       "diagnostics": result.diagnostics}
+            if self.retuning is not None:   # post-purification robustness (Retuning Attack)
+                extra = self.retuning.after_defense(adapter, splits, state, result.model, seed)
+                record["timings_s"]["ra"] = extra.pop("ra_s")
+                record.update(extra)
             return write_record(self.path(cell), record), True
         except UnsupportedDefenseError as exc:   # found only once it ran: a refusal, not a failure
             return self.write_unsupported(cell, str(exc), phase="defense", base=base), True
