@@ -68,7 +68,8 @@ class RetuningProbe:
                 state: "AttackState", seed: int) -> dict:
         ra_set, info = self._set(state, seed)
         result = retuning_attack(model, adapter, ra_set, splits.test, state.attack, self.config,
-                                 self.runner.device, seed, self.runner.preset.eval_batch_size)
+                                 self.runner.device, seed, self.runner.preset.eval_batch_size,
+                                 trainable_like=state.model)
         return {**result, "set": info}
 
     def clean_model(self, adapter: TaskAdapter, splits: Splits, seed: int

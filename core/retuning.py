@@ -98,11 +98,18 @@ def retuning_set(poison: PoisonResult, config: RetuningConfig,
 
 
 def retune(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, config: RetuningConfig,
-           device: torch.device | str, seed: int = 0) -> tuple[nn.Module, dict]:
-    """A fine-tuned copy of ``model`` on ``ra_set`` (``model`` itself is left alone)."""
+           device: torch.device | str, seed: int = 0,
+           trainable_like: nn.Module | None = None) -> tuple[nn.Module, dict]:
+    """A fine-tuned copy of ``model`` on ``ra_set`` (``model`` itself is left alone).
+
+    Which parameters train: those trainable in ``trainable_like`` (by name; pass the backdoored
+    model, since defenses such as NFT hand back a model with every parameter frozen, and a
+    model's own fixed parts, e.g. airbench's whitening layer, must stay fixed), else all."""
     work = copy.deepcopy(model)
-    for param in work.parameters():
-        param.requires_grad_(True)
+    flags = {n: p.requires_grad for n, p in trainable_like.named_parameters()} \
+        if trainable_like is not None else {}
+    for name, param in work.named_parameters():
+        param.requires_grad_(flags.get(name, True))
     info = fit(work, adapter, ra_set, config.train_config(), device, seed)
     return work.eval(), {"wall_time_s": info["wall_time_s"], "steps": info["steps"],
                          "final_loss": float(info["loss_curve"][-1])}
@@ -110,9 +117,10 @@ def retune(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, config: R
 
 def retuning_attack(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, test: TensorData,
                     attack: Attack, config: RetuningConfig, device: torch.device | str,
-                    seed: int = 0, eval_batch_size: int = 512) -> dict[str, Any]:
+                    seed: int = 0, eval_batch_size: int = 512,
+                    trainable_like: nn.Module | None = None) -> dict[str, Any]:
     """RA on ``model``: ``{"after_ra": metrics, "ra": timing}`` (metrics as ``adapter.evaluate``)."""
-    tuned, info = retune(model, adapter, ra_set, config, device, seed)
+    tuned, info = retune(model, adapter, ra_set, config, device, seed, trainable_like)
     start = time.perf_counter()
     metrics = adapter.evaluate(tuned, test, attack, torch.device(device), eval_batch_size)
     info["eval_s"] = time.perf_counter() - start

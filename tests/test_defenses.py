@@ -29,7 +29,7 @@ from core.training import TrainConfig, fit
 
 importlib.import_module("tasks.synthetic")    # registers the task, its models and attacks
 CPU = torch.device("cpu")
-POST = ["ft", "fp", "anp", "ibau", "awm", "ftsam", "rnp", "nad", "mcr"]
+POST = ["ft", "fp", "anp", "ibau", "awm", "ftsam", "rnp", "nad", "mcr", "pam"]
 TRAINING_TIME = ["abl", "cbd"]
 
 # budgets that remove most of the Blend backdoor here (the defaults are the papers')
@@ -41,6 +41,7 @@ EFFECTIVE = {
     "awm": {"batch_size": 32, "outer": 6, "inner": 2, "lr": 0.05},
     "ftsam": {"epochs": 15, "batch_size": 32},
     "nad": {"epochs": 15, "teacher_epochs": 10, "batch_size": 32},
+    "pam": {"epochs": 20, "batch_size": 32},
 }
 # the smallest budgets that exercise every stage (determinism and contract checks)
 TINY = {
@@ -53,6 +54,7 @@ TINY = {
     "rnp": {"batch_size": 50, "unlearning_epochs": 1, "recovering_epochs": 1},
     "nad": {"epochs": 1, "teacher_epochs": 1, "batch_size": 32},
     "mcr": {"epochs": 1, "curve_epochs": 1, "batch_size": 32},
+    "pam": {"epochs": 1, "batch_size": 32},
 }
 
 
@@ -187,6 +189,7 @@ def test_paper_defaults():
     ("abl", {"gamma": -1.0}, ValueError),
     ("cbd", {"backdoor_epochs": 0}, ValueError),
     ("cbd", {"epochs": "many"}, ConfigError),
+    ("pam", {"rho": -0.5}, ValueError),
 ])
 def test_bad_options_raise(name, options, error):
     with pytest.raises(error):

@@ -138,3 +138,65 @@ def test_unknown_probe_is_a_clear_error(tmp_path, capsys):
                  *FAST])
     assert code == 2
     assert "did you mean 'ra'" in capsys.readouterr().err
+
+
+# -- PAM and NFT-PAM ------------------------------------------------------------------------------
+def test_path_shift_is_zero_at_the_backdoored_point_and_rho_long_elsewhere():
+    from core.defenses.pam import path_epsilon
+    from core.purify import path_shift
+
+    masks = torch.ones(6)
+    assert torch.equal(path_shift(masks, 0.5), torch.zeros(6)) and torch.equal(masks, torch.ones(6))
+    masks = torch.tensor([1.0, 0.7, 1.0, 0.6, 1.0, 1.0])
+    shift = path_shift(masks, 0.5)
+    assert torch.allclose(shift.norm(), torch.tensor(0.5)) and (shift <= 0).all()
+    theta, origin = [torch.ones(3), torch.zeros(2)], [torch.zeros(3), torch.zeros(2)]
+    eps = path_epsilon(theta, origin, 0.3)
+    assert torch.allclose(torch.cat(eps).norm(), torch.tensor(0.3))
+    assert torch.allclose(eps[0], torch.full((3,), 0.3 / 3 ** 0.5)) and not eps[1].any()
+
+
+def _toy_victim():
+    from core.registry import DEFENSES  # noqa: F401
+    adapter = TASKS.get("synthetic")()
+    splits = adapter.load_splits("synthetic", None, {"train_size": 600, "test_size": 100,
+                                                     "clean_per_class": 5}, 0)
+    attack = adapter.build_attack("blend", None, splits)
+    poison = attack.poison(splits.train, make_generator(0))
+    seed_everything(0)
+    model = adapter.build_model("tiny_cnn", splits)
+    fit(model, adapter, poison.data, TrainConfig(epochs=2, batch_size=64, progress=False), "cpu", 0)
+    return adapter, splits, model
+
+
+def test_pam_is_ft_at_rho_zero_and_differs_from_it_otherwise():
+    from core.registry import DEFENSES
+    adapter, splits, model = _toy_victim()
+    opts = {"epochs": 2, "batch_size": 16, "progress": False}
+    ft = DEFENSES.get("ft").from_options(opts).purify(model, adapter, splits.clean, "cpu", 0)
+    pam0 = DEFENSES.get("pam").from_options({**opts, "rho": 0.0}).purify(
+        model, adapter, splits.clean, "cpu", 0)
+    pam = DEFENSES.get("pam").from_options(opts).purify(model, adapter, splits.clean, "cpu", 0)
+    a, b, c = (r.model.state_dict() for r in (ft, pam0, pam))
+    assert all(torch.allclose(a[k].float(), b[k].float()) for k in a)
+    assert any(not torch.allclose(a[k].float(), c[k].float()) for k in a)
+    assert DEFENSES.get("pam").Config().rho == 0.5
+    assert pam.diagnostics["distance_from_backdoored"] > 0
+
+
+def test_nft_pam_is_its_own_name_and_nft_stays_official():
+    from core.purify import NFTConfig
+    from core.registry import DEFENSES
+    assert NFTConfig().pam_rho == 0.0
+    assert DEFENSES.get("nft").from_options({}).config.pam_rho == 0.0
+    assert DEFENSES.get("nft_pam").from_options({}).config.pam_rho == 0.5
+    with pytest.raises(ValueError, match="pam_rho"):
+        NFTConfig(pam_rho=-1.0)
+    adapter, splits, model = _toy_victim()
+    opts = {"iterations": 6, "batch_size": 16, "progress": False, "check_every": 1}
+    nft = DEFENSES.get("nft").from_options(opts).purify(model, adapter, splits.clean, "cpu", 0)
+    same = DEFENSES.get("nft_pam").from_options({**opts, "pam_rho": 0.0}).purify(
+        model, adapter, splits.clean, "cpu", 0)
+    pam = DEFENSES.get("nft_pam").from_options(opts).purify(model, adapter, splits.clean, "cpu", 0)
+    assert nft.diagnostics["masks"] == same.diagnostics["masks"]
+    assert nft.diagnostics["masks"] != pam.diagnostics["masks"]
