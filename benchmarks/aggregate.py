@@ -114,6 +114,8 @@ def aggregate_records(records: list[dict]) -> list[CellStats]:
         for stage in stages:
             for name in metrics:
                 values[f"{stage}.{name}"] = Stat.of(r.get(stage, {}).get(name) for r in rs)
+        for name in dict.fromkeys(n for r in rs for n in r.get("after_qra", {})):   # QRA probe
+            values[f"after_qra.{name}"] = Stat.of(r.get("after_qra", {}).get(name) for r in rs)
         for name in TIME_KEYS + (("ra",) if "after_ra" in stages else ()):
             pick = rs if name != "attack_train" else [
                 r for r in rs if not r.get("model_cache", {}).get("cache_hit")]
@@ -231,6 +233,7 @@ def cell_columns(cells: list[CellStats]) -> list[str]:
     ra = any(n.startswith("after_ra.") for c in cells for n in c.values)
     stages = ("before", "after", "after_ra") if ra else ("before", "after")
     cols = [f"{stage}.{m}" for m in metrics for stage in stages]
+    cols += list(dict.fromkeys(n for c in cells for n in c.values if n.startswith("after_qra.")))
     return cols + [f"timings_s.{t}" for t in TIME_KEYS + (("ra",) if ra else ())]
 
 

@@ -140,8 +140,8 @@ class MatrixRunner:
         # checkout changes while a long matrix is running
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
-        ra = check_probes(preset.post_purification, preset.post_purification_options)
-        self.retuning = RetuningProbe(self, ra) if ra is not None else None
+        ra, qra = check_probes(preset.post_purification, preset.post_purification_options)
+        self.retuning = RetuningProbe(self, ra, qra) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""

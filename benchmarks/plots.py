@@ -5,7 +5,9 @@
 * ``tsne_plot``: t-SNE of penultimate features before and after purification (paper Fig. 1),
   from features + labels (the runner saves them with ``save_features: N``);
 * ``metric_bars``: the task's primary metric (accuracy, mAP, BLEU, …) and its attack metrics
-  (those where lower is better: ASR, …) per attack, before and after each defense.
+  (those where lower is better: ASR, …) per attack, before and after each defense;
+* ``ra_lines`` (``benchmarks/ra_plot.py``): ASR before → after the defense → after the Retuning
+  Attack, per defense, when the records carry ``after_ra``.
 
     python benchmarks/run.py plot RUN_DIR [--out DIR]      (default DIR = RUN_DIR/plots)
 
@@ -181,6 +183,9 @@ def plot_run(run_dir: Path, out: Path | None = None) -> list[Path]:
         members = [c for c in cells if (c.key["task"], c.key["dataset"], c.key["model"]) == group]
         written.append(metric_bars(members, out / f"bars-{'-'.join(group)}.png",
                                    title=" / ".join(group)))
+    if any("after_ra" in r for r in ok):          # post-purification robustness (RA)
+        from .ra_plot import ra_plots
+        written += ra_plots(cells, out)
     for record in ok:
         stem = "-".join(str(record[k]) for k in ("task", "dataset", "model", "attack", "defense"))
         stem += f"-seed{record['seed']}"

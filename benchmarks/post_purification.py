@@ -28,6 +28,7 @@ from core.adapter import Splits, TaskAdapter
 from core.checkpoint import load_model, save_model
 from core.config import ConfigError, from_dict, to_dict
 from core.record import write_record
+from core.qra import QRAConfig, reactivation_attack
 from core.retuning import RetuningConfig, retuning_attack, retuning_set
 from core.seeding import make_generator, seed_everything
 from core.training import fit
@@ -36,12 +37,14 @@ if TYPE_CHECKING:
     from .matrix import AttackState, MatrixRunner
 
 #: post-purification probes the runner knows
-PROBES = ("ra",)
+PROBES = ("ra", "qra")
 CONTROL_ROWS = {"clean": "ra_clean_control", "backdoored": "ra_backdoored"}
 
 
-def check_probes(names: list[str], options: dict) -> RetuningConfig | None:
-    """Validate a preset's ``post_purification`` names and options; the RA config or None."""
+def check_probes(names: list[str], options: dict
+                 ) -> tuple[RetuningConfig | None, QRAConfig | None]:
+    """Validate a preset's ``post_purification`` names and options; the RA and QRA configs
+    (None: not asked for). QRA needs RA (its teacher is the RA-retuned model)."""
     for name in [*names, *options]:
         if name not in PROBES:
             close = difflib.get_close_matches(name, PROBES, n=1, cutoff=0.4)
@@ -51,14 +54,19 @@ def check_probes(names: list[str], options: dict) -> RetuningConfig | None:
     if set(options) - set(names):
         raise ConfigError(f"post_purification_options given for {sorted(set(options) - set(names))}"
                           f", which post_purification does not list")
-    return from_dict(RetuningConfig, options.get("ra") or {}) if "ra" in names else None
+    if "qra" in names and "ra" not in names:
+        raise ConfigError("post_purification qra needs ra as well (QRA distils the RA-retuned "
+                          "model): use [ra, qra]")
+    return (from_dict(RetuningConfig, options.get("ra") or {}) if "ra" in names else None,
+            from_dict(QRAConfig, options.get("qra") or {}) if "qra" in names else None)
 
 
 class RetuningProbe:
     """RA for one matrix runner: the reference rows once per (seed, attack), then per defense."""
 
-    def __init__(self, runner: "MatrixRunner", config: RetuningConfig) -> None:
-        self.runner, self.config = runner, config
+    def __init__(self, runner: "MatrixRunner", config: RetuningConfig,
+                 qra: QRAConfig | None = None) -> None:
+        self.runner, self.config, self.qra = runner, config, qra
         self._refs: dict[tuple[int, str], dict] = {}
 
     def _set(self, state: "AttackState", seed: int):
@@ -138,12 +146,20 @@ class RetuningProbe:
         """What a defense record gains: ``after_ra``, ``post_purification`` and the RA time."""
         refs = self.references(adapter, splits, state, seed)
         ra = self._attack(model, adapter, splits, state, seed)
-        return {"after_ra": ra["after_ra"],
-                "post_purification": {"ra": {
-                    "config": to_dict(self.config), "set": ra["set"], "ra": ra["ra"],
-                    "control_after_ra": refs["clean"]["after_ra"],
-                    "backdoored_after_ra": refs["backdoored"]["after_ra"]}},
-                "ra_s": ra["ra"]["wall_time_s"] + ra["ra"]["eval_s"]}
+        out = {"after_ra": ra["after_ra"],
+               "post_purification": {"ra": {
+                   "config": to_dict(self.config), "set": ra["set"], "ra": ra["ra"],
+                   "control_after_ra": refs["clean"]["after_ra"],
+                   "backdoored_after_ra": refs["backdoored"]["after_ra"]}},
+               "ra_s": ra["ra"]["wall_time_s"] + ra["ra"]["eval_s"]}
+        if self.qra is not None and adapter.continuous_inputs and adapter.can_predict_targets():
+            clean, _ = self.clean_model(adapter, splits, seed)     # from the cache by now
+            q = reactivation_attack(model, ra["model"], clean, adapter, state.poison,
+                                    splits.test, state.attack, self.qra, self.runner.device, seed)
+            out["after_qra"] = q["qra"]
+            out["post_purification"]["qra"] = {"config": to_dict(self.qra), **q["qra_info"]}
+            out["ra_s"] += q["qra_info"]["wall_time_s"]
+        return out
 
 
 __all__ = ["CONTROL_ROWS", "PROBES", "RetuningProbe", "check_probes"]

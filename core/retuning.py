@@ -119,12 +119,13 @@ def retuning_attack(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, 
                     attack: Attack, config: RetuningConfig, device: torch.device | str,
                     seed: int = 0, eval_batch_size: int = 512,
                     trainable_like: nn.Module | None = None) -> dict[str, Any]:
-    """RA on ``model``: ``{"after_ra": metrics, "ra": timing}`` (metrics as ``adapter.evaluate``)."""
+    """RA on ``model``: ``{"after_ra": metrics, "ra": timing, "model": the retuned copy}``
+    (metrics as ``adapter.evaluate``)."""
     tuned, info = retune(model, adapter, ra_set, config, device, seed, trainable_like)
     start = time.perf_counter()
     metrics = adapter.evaluate(tuned, test, attack, torch.device(device), eval_batch_size)
     info["eval_s"] = time.perf_counter() - start
-    return {"after_ra": metrics, "ra": info}
+    return {"after_ra": metrics, "ra": info, "model": tuned}
 
 
 __all__ = ["RetuningConfig", "retune", "retuning_attack", "retuning_set"]

@@ -124,6 +124,9 @@ def test_matrix_with_ra_writes_after_ra_and_the_two_reference_rows(tmp_path):
     again = _records(out)
     assert again["ra_clean_control"]["created"] == created
     assert "after_ra" in again["fp"]
+    pytest.importorskip("matplotlib")
+    from benchmarks.plots import plot_run
+    assert (out / "plots" / "ra-synthetic-synthetic-tiny_cnn.png") in plot_run(out)
 
 
 def test_without_the_option_records_have_no_after_ra(tmp_path):
@@ -200,3 +203,28 @@ def test_nft_pam_is_its_own_name_and_nft_stays_official():
     pam = DEFENSES.get("nft_pam").from_options(opts).purify(model, adapter, splits.clean, "cpu", 0)
     assert nft.diagnostics["masks"] == same.diagnostics["masks"]
     assert nft.diagnostics["masks"] != pam.diagnostics["masks"]
+
+
+def test_qra_needs_ra_and_runs_in_the_matrix(tmp_path):
+    code = main(["--preset", "smoke", "--out", str(tmp_path / "bad"), "--post-purification", "qra",
+                 *FAST])
+    assert code == 2
+    out = tmp_path / "run"
+    assert main(["--preset", "smoke", "--out", str(out), "--post-purification", "ra,qra",
+                 "--set", "post_purification_options.qra.epochs=1",
+                 "--set", "post_purification_options.qra.hidden=32", *FAST]) == 0
+    record = _records(out)["nft"]
+    assert set(record["after_qra"]) == {"asr_purified", "asr_clean_model", "clean_to_target"}
+    assert record["post_purification"]["qra"]["config"]["eps"] == pytest.approx(16 / 255)
+    assert record["post_purification"]["qra"]["steps"] >= 1
+    assert "asr_purified after_qra" in (out / "tables" / "aggregate.md").read_text()
+
+
+def test_qra_perturbation_stays_within_eps_and_bounds():
+    from core.qra import PerturbationGenerator
+    gen = PerturbationGenerator(torch.Size([3, 4, 4]), 16, 0.1)
+    x = torch.rand(5, 3, 4, 4)
+    with torch.no_grad():
+        gen.net[-2].bias.fill_(100.0)
+        delta = gen(x)
+    assert delta.shape == x.shape and delta.abs().max() <= 0.1 + 1e-6
