@@ -1,4 +1,4 @@
-"""The Retuning Attack (core/retuning.py) and its place in the matrix (benchmarks/post_purification.py)."""
+"""The Retuning Attack (core/retuning.py) and its place in the matrix (benchmarks/runner/post_purification.py)."""
 import copy
 import json
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import tasks  # noqa: F401  (registers the synthetic task)
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 from core.attack import PoisonResult
 from core.data import TensorData
 from core.registry import TASKS
@@ -125,7 +125,7 @@ def test_matrix_with_ra_writes_after_ra_and_the_two_reference_rows(tmp_path):
     assert again["ra_clean_control"]["created"] == created
     assert "after_ra" in again["fp"]
     pytest.importorskip("matplotlib")
-    from benchmarks.plots import plot_run
+    from benchmarks.reporting.plots import plot_run
     assert (out / "plots" / "ra-synthetic-synthetic-tiny_cnn.png") in plot_run(out)
 
 

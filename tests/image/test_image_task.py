@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 from core.registry import TASKS
 
 CLASSES = ["airplane", "automobile", "bird", "cat"]
