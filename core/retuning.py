@@ -41,6 +41,10 @@ from .data import TensorData
 from .training import TrainConfig, fit
 
 
+#: the two reference rows a runner writes beside the defenses (defense names in its records)
+REFERENCE_ROWS = {"clean": "ra_clean_control", "backdoored": "ra_backdoored"}
+
+
 @dataclass(frozen=True)
 class RetuningConfig:
     """RA settings; defaults are the authors' (module docstring)."""
@@ -128,4 +132,4 @@ def retuning_attack(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, 
     return {"after_ra": metrics, "ra": info, "model": tuned}
 
 
-__all__ = ["RetuningConfig", "retune", "retuning_attack", "retuning_set"]
+__all__ = ["REFERENCE_ROWS", "RetuningConfig", "retune", "retuning_attack", "retuning_set"]

@@ -141,7 +141,9 @@ class MatrixRunner:
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
         ra, qra = check_probes(preset.post_purification, preset.post_purification_options)
-        self.retuning = RetuningProbe(self, ra, qra) if ra is not None else None
+        self.retuning = RetuningProbe(self, ra, qra, {
+            "cell": Cell, "hash": _hash, "clean_hash": _clean_hash, "train_key": train_cache_key}
+        ) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -29,16 +29,16 @@ from core.checkpoint import load_model, save_model
 from core.config import ConfigError, from_dict, to_dict
 from core.record import write_record
 from core.qra import QRAConfig, reactivation_attack
-from core.retuning import RetuningConfig, retuning_attack, retuning_set
+from core.retuning import REFERENCE_ROWS, RetuningConfig, retuning_attack, retuning_set
 from core.seeding import make_generator, seed_everything
 from core.training import fit
 
-if TYPE_CHECKING:
-    from .matrix import AttackState, MatrixRunner
+# the matrix passes its runner, attack state and helpers in (no import of it: no cycle)
+MatrixRunner = AttackState = Any
 
 #: post-purification probes the runner knows
 PROBES = ("ra", "qra")
-CONTROL_ROWS = {"clean": "ra_clean_control", "backdoored": "ra_backdoored"}
+CONTROL_ROWS = REFERENCE_ROWS
 
 
 def check_probes(names: list[str], options: dict
@@ -64,16 +64,18 @@ def check_probes(names: list[str], options: dict
 class RetuningProbe:
     """RA for one matrix runner: the reference rows once per (seed, attack), then per defense."""
 
-    def __init__(self, runner: "MatrixRunner", config: RetuningConfig,
-                 qra: QRAConfig | None = None) -> None:
-        self.runner, self.config, self.qra = runner, config, qra
+    def __init__(self, runner: MatrixRunner, config: RetuningConfig,
+                 qra: QRAConfig | None, helpers: dict[str, Any]) -> None:
+        """``helpers``: the matrix's ``Cell`` class and its cache-key functions (``hash``,
+        ``clean_hash``, ``train_key``), so that victims and the clean model share one scheme."""
+        self.runner, self.config, self.qra, self.helpers = runner, config, qra, helpers
         self._refs: dict[tuple[int, str], dict] = {}
 
-    def _set(self, state: "AttackState", seed: int):
+    def _set(self, state: AttackState, seed: int):
         return retuning_set(state.poison, self.config, make_generator(seed))
 
     def _attack(self, model: torch.nn.Module, adapter: TaskAdapter, splits: Splits,
-                state: "AttackState", seed: int) -> dict:
+                state: AttackState, seed: int) -> dict:
         ra_set, info = self._set(state, seed)
         result = retuning_attack(model, adapter, ra_set, splits.test, state.attack, self.config,
                                  self.runner.device, seed, self.runner.preset.eval_batch_size,
@@ -84,12 +86,11 @@ class RetuningProbe:
                     ) -> tuple[torch.nn.Module, dict]:
         """The control: the victim's model and recipe trained on the unpoisoned training set
         (cached by config hash beside the victims)."""
-        from .matrix import _clean_hash, _hash, train_cache_key
-
+        h = self.helpers
         r, p = self.runner, self.runner.preset
-        key = _hash({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
-                     "attack": None, "train": train_cache_key(r.train_config), "seed": seed,
-                     "clean": _clean_hash(splits.clean), "train_size": len(splits.train)})
+        key = h["hash"]({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
+                         "attack": None, "train": h["train_key"](r.train_config), "seed": seed,
+                         "clean": h["clean_hash"](splits.clean), "train_size": len(splits.train)})
         path = r.cache_dir / f"{p.task}-{p.dataset}-{p.model}-clean-{key}.safetensors"
         seed_everything(seed)
         model = adapter.build_model(p.model, splits)
@@ -102,17 +103,15 @@ class RetuningProbe:
                                           "attack": "none (clean control)", "seed": seed})
         return model, {"cache_hit": False, "cache_key": key, "wall_time_s": info["wall_time_s"]}
 
-    def references(self, adapter: TaskAdapter, splits: Splits, state: "AttackState",
+    def references(self, adapter: TaskAdapter, splits: Splits, state: AttackState,
                    seed: int) -> dict:
         """``{"clean": record, "backdoored": record}``: read, or run and written once."""
-        from .matrix import Cell
-
         cached = self._refs.get((seed, state.attack.name))
         if cached is not None:
             return cached
         r, out = self.runner, {}
         for which, name in CONTROL_ROWS.items():
-            cell = Cell(seed, state.attack.name, name)
+            cell = self.helpers["cell"](seed, state.attack.name, name)
             path = r.path(cell)
             if path.exists():
                 record = json.loads(path.read_text())
@@ -141,7 +140,7 @@ class RetuningProbe:
         self._refs[(seed, state.attack.name)] = out
         return out
 
-    def after_defense(self, adapter: TaskAdapter, splits: Splits, state: "AttackState",
+    def after_defense(self, adapter: TaskAdapter, splits: Splits, state: AttackState,
                       model: torch.nn.Module, seed: int) -> dict[str, Any]:
         """What a defense record gains: ``after_ra``, ``post_purification`` and the RA time."""
         refs = self.references(adapter, splits, state, seed)
