@@ -28,6 +28,7 @@ at least one batch (small tasks).
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,9 @@ def retune(model: nn.Module, adapter: TaskAdapter, ra_set: TensorData, config: R
         if trainable_like is not None else {}
     for name, param in work.named_parameters():
         param.requires_grad_(flags.get(name, True))
-    info = fit(work, adapter, ra_set, config.train_config(), device, seed)
+    train = dataclasses.replace(config.train_config(),   # a tiny task's set may be < a batch
+                                batch_size=min(config.batch_size, len(ra_set)))
+    info = fit(work, adapter, ra_set, train, device, seed)
     return work.eval(), {"wall_time_s": info["wall_time_s"], "steps": info["steps"],
                          "final_loss": float(info["loss_curve"][-1])}
 
