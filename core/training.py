@@ -17,6 +17,7 @@ from torch import nn
 
 from .adapter import TaskAdapter
 from .augment import Augmentation, Compose, bind_augmentation
+from .cpu_numerics import CpuBf16, parse_setting
 from .data import TensorData
 from .loop import Loop
 from .seeding import make_generator, seed_everything
@@ -60,11 +61,13 @@ class TrainConfig:
     lookahead_decay: float = 0.95 ** 5   # the EMA decay, reached by a cubic ramp from 0
     amp: bool = False            # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False  # 4-D inputs in channels_last memory format (CUDA)
-    cpu_bf16: bool = False       # on a CPU too: bfloat16 autocast + channels_last (about 2-3x
-    #                              faster on CPUs with AVX-512 BF16; the CPU quick preset sets it)
+    cpu_bf16: CpuBf16 = False    # on a CPU too: bfloat16 autocast + channels_last; "auto": only
+    #   where the CPU computes bf16 natively (core/cpu_numerics.py; the airbench/ResNet presets
+    #   use it). The default stays float32: the other presets were measured and pinned in it.
     progress: bool = True
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cpu_bf16", parse_setting(self.cpu_bf16))   # frozen
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError(f"need epochs ≥ 1, batch_size ≥ 1 and lr > 0, got {self}")
         if self.optimizer not in OPTIMIZERS:
@@ -156,7 +159,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         device: torch.device | str, seed: int = 0,
         augmentation: Augmentation | None = None,
         parameters: list[nn.Parameter] | None = None) -> dict:
-    """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps"}``."""
+    """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps",
+    "numeric_path"}`` (the last: float32 or bf16 on the CPU, and why)."""
     loop = Loop(device, desc="train", amp=config.amp, channels_last=config.channels_last,
                 cpu_bf16=config.cpu_bf16, grad_clip=config.grad_clip, progress=config.progress)
     device = loop.device
@@ -202,7 +206,7 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         torch.cuda.synchronize(device)
     model.eval()
     return {"loss_curve": curve, "wall_time_s": time.perf_counter() - start,
-            "steps": len(order)}
+            "steps": len(order), "numeric_path": loop.numeric_path.as_record()}
 
 
 def _nonfinite(step: int, value: float) -> FloatingPointError:

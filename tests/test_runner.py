@@ -108,12 +108,18 @@ def test_smoke_preset_nft_removes_the_implanted_backdoor(tmp_path):
     assert after["asr"] < 10.0, after
     assert before["clean_acc"] - after["clean_acc"] < 5.0
     assert record["timings_s"]["defense"] > 0 and record["model_cache"]["cache_hit"] is False
-    # same seeds, same numbers: bit-identical to the metrics pinned at f8af062, before issue
-    # 13's core changes (benchmarks/studies/pinned_metrics.py checks the longer pinned runs)
+    # same seeds, close numbers: the float32 path pinned at f8af062 (benchmarks/studies/pinned_metrics.py
+    # checks the longer pinned runs to the last bit on one machine). Not bit for bit here: float32
+    # kernels differ between CPU models. Measured (issue 23) on four numeric set-ups - the AMD
+    # EPYC that pinned them, an AVX-512 Xeon without bf16, an AMX Xeon, and that Xeon with oneDNN/
+    # ATen capped at AVX2 and at AVX512_CORE - every metric of this cell stayed within 0.4 points
+    # of the pin (one test sample is 0.2 points of ACC). 1.0 point fits that spread 2.5 times
+    # over and still fails any real change of the loop (a changed NFT step moves them by more).
     from benchmarks.studies.pinned_metrics import PINNED, collect, differences
 
     assert record["primary_metric"] == "clean_acc"
-    assert differences(json.loads(PINNED.read_text())["smoke_nft"], collect(out)) == []
+    pinned = json.loads(PINNED.read_text())["smoke_nft"]
+    assert differences(pinned, collect(out), tolerance=1.0) == []
 
 
 def test_provenance_is_taken_once_at_start(tmp_path, monkeypatch):

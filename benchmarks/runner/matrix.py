@@ -27,6 +27,7 @@ from core.adapter import Splits, TaskAdapter
 from core.attack import Attack, PoisonResult, tensor_hash
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
+from core.cpu_numerics import resolve_cpu_bf16
 from core.data import TensorData
 from core.defenses.base import Defense, UnsupportedDefenseError
 from core.record import git_info, hardware, now_iso, versions, write_record, SCHEMA_VERSION
@@ -134,6 +135,11 @@ class MatrixRunner:
         self.progress = progress
         self.device = torch.device(preset.device)
         self.train_config = from_dict(TrainConfig, {"progress": progress, **preset.train})
+        # cpu_bf16 "auto" resolved once, here: the records and the model cache key hold the path
+        # that ran (true/false), so a victim trained in bf16 is never taken for a float32 one
+        numeric = resolve_cpu_bf16(self.train_config.cpu_bf16, self.device)
+        self.numeric_path = numeric.as_record()
+        self.train_config = dataclasses.replace(self.train_config, cpu_bf16=numeric.cpu_bf16)
         #: defense name -> why it cannot serve this task (``Defense.supports``, set by validate)
         self.unsupported: dict[str, str] = {}
         # taken once, at start: the code that runs is the code checked out now, even if the
@@ -210,6 +216,9 @@ class MatrixRunner:
     def run(self, executor: Any = None) -> MatrixOutcome:
         """Validate, then hand every unfinished cell to ``executor`` (default: this process)."""
         self.validate()
+        if self.progress:
+            print(f"numeric path: {self.numeric_path['path']} ({self.numeric_path['reason']})",
+                  file=sys.stderr)
         outcome = MatrixOutcome()
         cells = self.cells()
         for cell in cells:        # a refusal is decided again on every run (options may change)
@@ -387,6 +396,7 @@ class MatrixRunner:
             "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
+            "numeric_path": self.numeric_path,
             "attack_artifacts": dict(attack.artifacts),
             **self.provenance,
         }

@@ -62,17 +62,31 @@ def run(name: str, out: Path, data_root: Path | None) -> dict[str, dict]:
     return collect(out)
 
 
-def differences(pinned: dict[str, dict], got: dict[str, dict]) -> list[str]:
+def differences(pinned: dict[str, dict], got: dict[str, dict],
+                tolerance: float = 0.0) -> list[str]:
+    """Every metric of ``got`` further than ``tolerance`` from ``pinned`` (0: to the last bit,
+    for refactors on one machine; float32 kernels differ between CPU models, so a comparison
+    across machines needs the tolerance its caller measured)."""
     problems = []
     for key, want in pinned.items():
         have = got.get(key)
         if have is None:
             problems.append(f"{key}: no record")
             continue
-        for stage in ("status", "before", "after"):
-            if have[stage] != want[stage]:
+        if have["status"] != want["status"]:
+            problems.append(f"{key} status: pinned {want['status']}, got {have['status']}")
+        for stage in ("before", "after"):
+            if not _close(want[stage], have[stage], tolerance):
                 problems.append(f"{key} {stage}: pinned {want[stage]}, got {have[stage]}")
     return problems
+
+
+def _close(want: dict | None, have: dict | None, tolerance: float) -> bool:
+    if want is None or have is None or tolerance == 0.0:
+        return want == have
+    if set(want) != set(have):
+        return False
+    return all(abs(want[k] - have[k]) <= tolerance for k in want)
 
 
 def main(argv: list[str] | None = None) -> int:
