@@ -42,6 +42,7 @@ EFFECTIVE = {
     "awm": {"batch_size": 32, "outer": 6, "inner": 2, "lr": 0.05},
     "ftsam": {"epochs": 15, "batch_size": 32},
     "nad": {"epochs": 15, "teacher_epochs": 10, "batch_size": 32},
+    "pam": {"epochs": 20, "batch_size": 32},
 }
 # the smallest budgets that exercise every stage (determinism and contract checks)
 TINY = {
@@ -54,6 +55,7 @@ TINY = {
     "rnp": {"batch_size": 50, "unlearning_epochs": 1, "recovering_epochs": 1},
     "nad": {"epochs": 1, "teacher_epochs": 1, "batch_size": 32},
     "mcr": {"epochs": 1, "curve_epochs": 1, "batch_size": 32},
+    "pam": {"epochs": 1, "batch_size": 32},
 }
 
 
@@ -208,6 +210,7 @@ def test_paper_defaults():
     ("abl", {"gamma": -1.0}, ValueError),
     ("cbd", {"backdoor_epochs": 0}, ValueError),
     ("cbd", {"epochs": "many"}, ConfigError),
+    ("pam", {"rho": -0.5}, ValueError),
 ])
 def test_bad_options_raise(name, options, error):
     with pytest.raises(error):

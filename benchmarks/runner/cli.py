@@ -63,6 +63,10 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset key, e.g. train.epochs=5 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--post-purification", metavar="PROBES",
+                        help="comma-separated post-purification probes after every defense "
+                             "(ra: the Retuning Attack; qra: the query-based reactivation "
+                             "attack, needs ra), or 'none'; default: the preset's")
     scale = parser.add_argument_group("scale-out (benchmarks/runner/executors.py)")
     scale.add_argument("--executor", choices=("local", "ray", "slurm"), default="local")
     scale.add_argument("--ray-address", help="Ray cluster address (default: a local instance)")
@@ -105,7 +109,12 @@ def preset_name(args: argparse.Namespace) -> str:
 def _overrides(args: argparse.Namespace) -> dict:
     return {"task": args.task, "dataset": args.dataset, "model": args.model,
             "attacks": _csv(args.attacks), "defenses": _csv(args.defenses),
-            "seeds": _seeds(args.seeds), "device": args.device}
+            "seeds": _seeds(args.seeds), "device": args.device,
+            "post_purification": _probes(getattr(args, "post_purification", None))}
+
+
+def _probes(text: str | None) -> list[str] | None:
+    return [] if text is not None and text.strip() == "none" else _csv(text)
 
 
 def _executor(args: argparse.Namespace, out: Path):

@@ -37,6 +37,7 @@ from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, fit
 
 from ..reporting.features import save_features
+from .post_purification import RetuningProbe, check_probes
 from .presets import Preset
 
 importlib.import_module("tasks")   # registers the task adapters lazily
@@ -146,6 +147,10 @@ class MatrixRunner:
         # checkout changes while a long matrix is running
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
+        ra, qra = check_probes(preset.post_purification, preset.post_purification_options)
+        self.retuning = RetuningProbe(self, ra, qra, {
+            "cell": Cell, "hash": _hash, "clean_hash": _clean_hash, "train_key": train_cache_key}
+        ) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""
@@ -365,6 +370,10 @@ class MatrixRunner:
                                     "defense": result.wall_time_s,
                                     "eval": state.before_eval_s + after_eval},
                       "diagnostics": result.diagnostics}
+            if self.retuning is not None:   # post-purification robustness (Retuning Attack)
+                extra = self.retuning.after_defense(adapter, splits, state, result.model, seed)
+                record["timings_s"]["ra"] = extra.pop("ra_s")
+                record.update(extra)
             return write_record(self.path(cell), record), True
         except UnsupportedDefenseError as exc:   # found only once it ran: a refusal, not a failure
             return self.write_unsupported(cell, str(exc), phase="defense", base=base), True

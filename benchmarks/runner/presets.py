@@ -43,6 +43,9 @@ class Preset:
     # nightly regression tolerances: {stage: {metric: tolerance}}, stage before/after/timings_s;
     # a number is absolute (metric units), "N%" is relative to the baseline value
     regression: dict = field(default_factory=dict)
+    # post-purification probes run after every defense (benchmarks/runner/post_purification.py): "ra"
+    post_purification: list[str] = field(default_factory=list)
+    post_purification_options: dict = field(default_factory=dict)   # probe -> options
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -57,6 +60,8 @@ class Preset:
         if self.save_features < 0:
             raise ConfigError(f"save_features must be ≥ 0, got {self.save_features}")
         check_tolerances(self.regression)
+        from .post_purification import check_probes
+        check_probes(self.post_purification, self.post_purification_options)
 
 
 def all_defenses() -> list[str]:
