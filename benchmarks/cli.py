@@ -1,8 +1,9 @@
 """The ``nft-suite`` console command (declared in ``pyproject.toml``).
 
-    nft-suite purify ...   # purify a model you hold (benchmarks/purify.py; --help for flags)
-    nft-suite run ...      # the benchmark matrix (benchmarks/run.py: presets, aggregate, plot,
-                           # sweep, compare)
+    nft-suite purify ...   # purify a model you hold (benchmarks/practitioner/purify_cli.py;
+                           # --help for flags)
+    nft-suite run ...      # the benchmark matrix (benchmarks/runner/cli.py, also typed as
+                           # python benchmarks/run.py: presets, aggregate, plot, sweep, compare)
 """
 from __future__ import annotations
 
@@ -24,11 +25,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args else 2
     command, rest = args[0], args[1:]
     if command == "purify":
-        from benchmarks.purify import main as purify_main
+        from benchmarks.practitioner.purify_cli import main as purify_main
 
         return purify_main(rest, prog="nft-suite purify")
     if command == "run":
-        from benchmarks.run import main as run_main
+        from benchmarks.runner.cli import main as run_main
 
         return run_main(rest)
     print(f"nft-suite: unknown command {command!r}\n{USAGE}", file=sys.stderr, end="")

@@ -110,3 +110,18 @@ def to_dict(config: Any) -> dict[str, Any]:
     """A JSON-friendly dict of a (possibly nested) dataclass."""
     out = dataclasses.asdict(config)
     return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+
+
+def set_dotted(data: dict, dotted: str, value: Any) -> None:
+    """``set_dotted(d, "a.b", 1)`` sets ``d["a"]["b"] = 1``, creating mappings on the way."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(f"--set {dotted}: empty key")
+    node = data
+    for key in keys[:-1]:
+        if node.get(key) is None:
+            node[key] = {}
+        node = node[key]
+        if not isinstance(node, dict):
+            raise ConfigError(f"--set {dotted}: {key!r} is not a mapping")
+    node[keys[-1]] = value

@@ -5,7 +5,8 @@ One ``Loop`` holds what is the same in all of them:
 
 * the device; bfloat16 autocast (``amp``) and channels_last inputs, both on CUDA only (on a
   CPU they are ignored, so CPU numbers do not depend on them) unless ``cpu_bf16`` asks for
-  both on a CPU; the model goes back to the default memory layout at the end;
+  both on a CPU (``True``, or ``"auto"``: only where the CPU has native bf16, see
+  ``core/cpu_numerics.py``); the model goes back to the default memory layout at the end;
 * the seeded batch order (``batch_order``: shuffled epochs with the ragged tail dropped, or
   batches drawn with replacement), drawn up front and moved to the device once;
 * reading batches through ``TensorData.batch``, then the augmentation; an augmentation that can
@@ -28,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .cpu_numerics import CpuBf16, NumericPath, resolve_cpu_bf16
 from .data import TensorData, move_to
 
 StepFn = Callable[[torch.Tensor, Any], torch.Tensor]
@@ -59,12 +61,14 @@ class Loop:
     grad_clip: float = 0.0         # global gradient-norm bound for ``clip`` (0 = off)
     check_every: int = 25          # steps between NaN checks (each is a device sync)
     progress: bool = True
-    cpu_bf16: bool = False         # on a CPU too: bfloat16 autocast + channels_last
+    cpu_bf16: CpuBf16 = False      # on a CPU too: bfloat16 autocast + channels_last ("auto":
+    #                                only where the CPU computes bf16 natively)
 
     def __post_init__(self) -> None:
         self.device = torch.device(self.device)
         cuda = self.device.type == "cuda"
-        forced = self.cpu_bf16 and self.device.type == "cpu"
+        self.numeric_path: NumericPath = resolve_cpu_bf16(self.cpu_bf16, self.device)
+        forced = self.numeric_path.cpu_bf16
         self.amp = (self.amp and cuda) or forced
         self.channels_last = (self.channels_last and cuda) or forced
         if self.check_every < 1:

@@ -19,6 +19,7 @@ from torch import nn
 from .adapter import TaskAdapter
 from .augment import Augmentation, Compose, bind_augmentation
 from . import train_state
+from .cpu_numerics import CpuBf16, parse_setting
 from .data import TensorData
 from .loop import Loop, can_draw_ahead
 from .seeding import make_generator, seed_everything
@@ -62,11 +63,13 @@ class TrainConfig:
     lookahead_decay: float = 0.95 ** 5   # the EMA decay, reached by a cubic ramp from 0
     amp: bool = False            # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False  # 4-D inputs in channels_last memory format (CUDA)
-    cpu_bf16: bool = False       # on a CPU too: bfloat16 autocast + channels_last (about 2-3x
-    #                              faster on CPUs with AVX-512 BF16; the CPU quick preset sets it)
+    cpu_bf16: CpuBf16 = False    # on a CPU too: bfloat16 autocast + channels_last; "auto": only
+    #   where the CPU computes bf16 natively (core/cpu_numerics.py; the airbench/ResNet presets
+    #   use it). The default stays float32: the other presets were measured and pinned in it.
     progress: bool = True
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "cpu_bf16", parse_setting(self.cpu_bf16))   # frozen
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
             raise ValueError(f"need epochs ≥ 1, batch_size ≥ 1 and lr > 0, got {self}")
         if self.optimizer not in OPTIMIZERS:
@@ -159,7 +162,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         augmentation: Augmentation | None = None,
         parameters: list[nn.Parameter] | None = None,
         checkpoint_dir: str | Path | None = None) -> dict:
-    """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps"}``.
+    """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps",
+    "numeric_path"}`` (the last: float32 or bf16 on the CPU, and why).
 
     ``checkpoint_dir``: after every epoch the whole training state goes there
     (``core.train_state``), and a call that finds a checkpoint there continues after its epoch:
@@ -234,7 +238,8 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         torch.cuda.synchronize(device)
     model.eval()
     info = {"loss_curve": curve, "steps": len(order),
-            "wall_time_s": time.perf_counter() - start + (resumed.wall_time_s if resumed else 0.0)}
+            "wall_time_s": time.perf_counter() - start + (resumed.wall_time_s if resumed else 0.0),
+            "numeric_path": loop.numeric_path.as_record()}
     if resumed is not None:
         info["resumed_from_epoch"] = resumed.epoch
     return info

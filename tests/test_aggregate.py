@@ -5,9 +5,9 @@ import math
 
 import pytest
 
-from benchmarks.aggregate import aggregate, aggregate_records, avg_drop, runtime_rows
-from benchmarks.reference import load_references, matches, norm
-from benchmarks.run import main
+from benchmarks.reporting.aggregate import aggregate, aggregate_records, avg_drop, runtime_rows
+from benchmarks.reporting.reference import load_references, matches, norm
+from benchmarks.runner.cli import main
 from core.config import ConfigError
 from core.record import write_record
 
@@ -49,7 +49,7 @@ def write_fixture(run, **overrides):
 
 
 def test_mean_std_and_cache_aware_train_time(tmp_path):
-    from benchmarks.summary import load_records
+    from benchmarks.reporting.summary import load_records
 
     ok, errors = load_records(write_fixture(tmp_path / "run"))
     assert len(ok) == 5 and len(errors) == 1
@@ -70,7 +70,7 @@ def test_mean_std_and_cache_aware_train_time(tmp_path):
 
 
 def test_avg_drop_is_mean_over_attacks_of_before_minus_after(tmp_path):
-    from benchmarks.summary import load_records
+    from benchmarks.reporting.summary import load_records
 
     ok, _ = load_records(write_fixture(tmp_path / "run"))
     (row,) = avg_drop(aggregate_records(ok))
@@ -178,7 +178,7 @@ def test_records_of_a_real_smoke_run_aggregate(tmp_path):
 
 
 def test_runtime_table_pools_every_attack_and_puts_the_paper_beside(tmp_path):
-    from benchmarks.summary import load_records
+    from benchmarks.reporting.summary import load_records
 
     ok, _ = load_records(write_fixture(tmp_path / "run"))
     (row,) = runtime_rows(aggregate_records(ok), [])

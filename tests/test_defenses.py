@@ -36,7 +36,7 @@ TRAINING_TIME = ["abl", "cbd"]
 EFFECTIVE = {
     "ft": {"epochs": 20, "batch_size": 32},
     "fp": {"epochs": 10, "batch_size": 32},
-    "anp": {"iterations": 200, "batch_size": 16, "lr": 0.5},
+    "anp": {"iterations": 400, "batch_size": 16},          # the official lr 0.2
     "ibau": {"batch_size": 25, "rounds": 4},
     "awm": {"batch_size": 32, "outer": 6, "inner": 2, "lr": 0.05},
     "ftsam": {"epochs": 15, "batch_size": 32},
@@ -106,11 +106,24 @@ def blended():
                            before=before, snapshot=_snapshot(model), results={})
 
 
+#: defenses judged by the median of several seeds. ANP prunes the units whose mask ends at or
+#: below a hard threshold; on this 8-channel model one unit more or less flips the outcome, and
+#: which unit crosses 0.2 changes with the last bits of the CPU's float32 kernels: single runs
+#: gave 12.6-55.6 % ASR over seeds 0-2 with the default kernels and with oneDNN/ATen capped at
+#: AVX2 on one machine, and 79.6 % for one seed at the earlier budget (issue 23). The median of
+#: three seeds was 42.6 % in both set-ups: that is the defense's behaviour, one draw is not.
+MEDIAN_OF_SEEDS = {"anp": (0, 1, 2)}
+
+
 def _effective(blended, name):
-    """The EFFECTIVE run of ``name`` on the Blend model, computed once per session."""
+    """The EFFECTIVE run of ``name`` on the Blend model, computed once per session (for the
+    defenses in MEDIAN_OF_SEEDS: the run with the median ASR over those seeds)."""
     if name not in blended.results:
-        blended.results[name] = _run(name, EFFECTIVE[name], blended.model, blended.adapter,
-                                     blended.splits.clean)
+        runs = [_run(name, EFFECTIVE[name], blended.model, blended.adapter, blended.splits.clean,
+                     seed) for seed in MEDIAN_OF_SEEDS.get(name, (0,))]
+        asr = [blended.adapter.evaluate(r.model, blended.splits.test, blended.attack, CPU)["asr"]
+               for r in runs]
+        blended.results[name] = runs[sorted(range(len(runs)), key=asr.__getitem__)[len(runs) // 2]]
     return blended.results[name]
 
 

@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from benchmarks.executors import RemoteExecutor, build_executor
-from benchmarks.matrix import MatrixRunner
-from benchmarks.presets import load_preset
-from benchmarks.run import main
+from benchmarks.runner.executors import RemoteExecutor, build_executor
+from benchmarks.runner.matrix import MatrixRunner
+from benchmarks.runner.presets import load_preset
+from benchmarks.runner.cli import main
 from test_runner import FAST
 
 SETS = [a for a in FAST if a not in ("--set", "--no-progress")]

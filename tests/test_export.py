@@ -1,6 +1,6 @@
 import json
 
-from benchmarks.export import export
+from benchmarks.reporting.export import export
 from core.record import write_record
 
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import toy_tasks  # noqa: F401  (registers the toy tasks)
-from benchmarks import matrix
-from benchmarks.matrix import MatrixRunner
-from benchmarks.presets import Preset
+from benchmarks.runner import matrix
+from benchmarks.runner.matrix import MatrixRunner
+from benchmarks.runner.presets import Preset
 from core.adapter import TaskAdapter
 from core.registry import DEFENSES, TASKS
 from conftest import ROOT

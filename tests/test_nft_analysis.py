@@ -1,10 +1,10 @@
-"""benchmarks/nft_analysis.py on a smoke run: backdoor-unit scores, mask rows, oracle pruning."""
+"""benchmarks/studies/nft_analysis.py on a smoke run: backdoor-unit scores, mask rows, oracle pruning."""
 from __future__ import annotations
 
 import json
 
-from benchmarks.nft_analysis import main as analysis_main
-from benchmarks.run import main
+from benchmarks.studies.nft_analysis import main as analysis_main
+from benchmarks.runner.cli import main
 from test_runner import FAST
 
 
@@ -31,7 +31,7 @@ def test_analysis_of_a_smoke_cell(tmp_path):
 
 
 def test_clean_size_grows_the_clean_set_from_untouched_training_images(tmp_path):
-    from benchmarks.nft_clean_size import main as size_main
+    from benchmarks.studies.nft_clean_size import main as size_main
 
     run = tmp_path / "run"
     assert main(["--preset", "smoke", "--out", str(run), *FAST]) == 0

@@ -6,8 +6,8 @@ import json
 
 import torch
 
-from benchmarks.nft_ideal import main as ideal_main, with_true_label_triggers
-from benchmarks.run import main
+from benchmarks.studies.nft_ideal import main as ideal_main, with_true_label_triggers
+from benchmarks.runner.cli import main
 from core.data import TensorData
 from test_runner import FAST
 

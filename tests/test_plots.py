@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from benchmarks import plots
-from benchmarks.run import main
+from benchmarks.reporting import plots
+from benchmarks.runner.cli import main
 from test_aggregate import make_record, write_fixture
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -37,8 +37,8 @@ def test_tsne_plot(tmp_path):
 
 
 def test_metric_bars(tmp_path):
-    from benchmarks.aggregate import aggregate_records
-    from benchmarks.summary import load_records
+    from benchmarks.reporting.aggregate import aggregate_records
+    from benchmarks.reporting.summary import load_records
 
     cells = aggregate_records(load_records(write_fixture(tmp_path / "run"))[0])
     assert _is_png(plots.metric_bars(cells, tmp_path / "b.png"))
@@ -66,7 +66,7 @@ def test_plot_cli_draws_bars_heatmaps_and_tsne_from_a_run(tmp_path, capsys):
 
 
 def test_a_smoke_run_with_saved_features_plots_everything(tmp_path):
-    from benchmarks.features import load_features
+    from benchmarks.reporting.features import load_features
     from test_runner import FAST
 
     out = tmp_path / "run"
@@ -82,8 +82,8 @@ def test_a_smoke_run_with_saved_features_plots_everything(tmp_path):
 
 
 def test_bars_show_each_tasks_primary_and_attack_metrics():
-    from benchmarks.aggregate import aggregate_records
-    from benchmarks.plots import bar_metrics
+    from benchmarks.reporting.aggregate import aggregate_records
+    from benchmarks.reporting.plots import bar_metrics
     from test_aggregate import make_record
 
     text = make_record("trigger_word", "nft", 0, {"clean_bleu": 60.0, "asr": 100.0,

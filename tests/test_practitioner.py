@@ -1,5 +1,5 @@
 """The practitioner path of issue 16: third-party architectures with normalised inputs through
-``nft-suite purify`` (benchmarks/purify.py) and the Python API (benchmarks/practitioner.py)."""
+``nft-suite purify`` (benchmarks/practitioner/purify_cli.py) and the Python API (benchmarks/practitioner/api.py)."""
 import json
 import subprocess
 import sys
@@ -14,8 +14,8 @@ from safetensors.torch import load_file, save_file
 
 from benchmarks.cli import main as cli_main
 from benchmarks.practitioner import purify
-from benchmarks.practitioner_data import NORMALIZE_PRESETS
-from benchmarks.purify import main
+from benchmarks.practitioner.data import NORMALIZE_PRESETS
+from benchmarks.practitioner.purify_cli import main
 
 PIL = pytest.importorskip("PIL.Image")
 NUM_CLASSES, SIZE, PER_CLASS = 3, 32, 8
@@ -325,13 +325,13 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(folders, capsys, change
 
 def test_the_script_and_the_console_command_still_run(folders):
     root, _ = folders
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "purify.py"
-    result = subprocess.run([sys.executable, str(script), *_cli(
+    repo = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "benchmarks.practitioner", *_cli(
         root, "torchvision:resnet18", "resnet18.safetensors", "s.safetensors", "--normalize",
-        "1,2,3,4")], capture_output=True, text=True, timeout=120)
+        "1,2,3,4")], capture_output=True, text=True, timeout=120, cwd=repo)
     assert result.returncode == 2 and "--normalize got 4 number(s)" in result.stderr
     import tomllib
-    project = tomllib.loads((script.parent.parent / "pyproject.toml").read_text())
+    project = tomllib.loads((repo / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["nft-suite"] == "benchmarks.cli:main"
     assert cli_main(["nonsense"]) == 2
 
@@ -351,7 +351,7 @@ def test_api_refuses_normalised_images_and_tiny_clean_sets(folders):
 
 
 def test_victim_script_plants_badnets_and_writes_the_practitioner_folders(tmp_path, monkeypatch):
-    from benchmarks import practitioner_victim as victim
+    from benchmarks.studies import practitioner_victim as victim
 
     x = torch.full((2, 3, 8, 8), 7, dtype=torch.uint8)
     stamped = victim.stamp(x)

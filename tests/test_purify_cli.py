@@ -1,12 +1,12 @@
-"""benchmarks/purify.py with a zoo model: a model + a folder of clean images -> purified weights."""
+"""benchmarks/practitioner/purify_cli.py with a zoo model: a model + a folder of clean images -> purified weights."""
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from benchmarks.practitioner_data import holdout_split
-from benchmarks.purify import main
+from benchmarks.practitioner.data import holdout_split
+from benchmarks.practitioner.purify_cli import main
 from core.checkpoint import load_state_dict, read_metadata, save_model
 
 PIL = pytest.importorskip("PIL.Image")

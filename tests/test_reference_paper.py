@@ -1,4 +1,4 @@
-"""The paper's tables shipped in benchmarks/reference/paper/ load to exactly the transcription
+"""The paper's tables shipped in benchmarks/reporting/reference/paper/ load to exactly the transcription
 in ../shared/paper (every value, with its provenance), and map onto the suite's names."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.reference import REFERENCE_DIR, load_csv_table, load_references, matches
+from benchmarks.reporting.reference import REFERENCE_DIR, load_csv_table, load_references, matches
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "paper"
 

@@ -3,8 +3,8 @@ import csv
 
 import pytest
 
-from benchmarks.regression import EXIT_REGRESSION, compare, load_baseline, tolerances_from
-from benchmarks.run import main
+from benchmarks.reporting.regression import EXIT_REGRESSION, compare, load_baseline, tolerances_from
+from benchmarks.runner.cli import main
 from core.config import ConfigError
 from core.record import write_record
 from test_aggregate import make_record, write_fixture
@@ -43,8 +43,8 @@ def test_compare_to_itself_is_clean_and_a_planted_regression_fails(tmp_path, cap
 
 def test_directions_relative_tolerances_and_missing_cells(tmp_path):
     run = write_fixture(tmp_path / "run")
-    from benchmarks.aggregate import aggregate_records
-    from benchmarks.summary import load_records
+    from benchmarks.reporting.aggregate import aggregate_records
+    from benchmarks.reporting.summary import load_records
 
     cells = aggregate_records(load_records(run)[0])
     base = load_baseline(run)
@@ -72,7 +72,7 @@ def test_directions_relative_tolerances_and_missing_cells(tmp_path):
 
 def test_default_tolerances_check_each_tasks_primary_metric(tmp_path):
     """``after.primary`` is BLEU for a text cell and accuracy for an image cell."""
-    from benchmarks.aggregate import aggregate_records
+    from benchmarks.reporting.aggregate import aggregate_records
     from test_aggregate import make_record
 
     text = make_record("trigger_word", "nft", 0, {"clean_bleu": 60.0, "asr": 100.0},
@@ -129,7 +129,7 @@ def test_matrix_compare_to_and_fail_on_regression_end_to_end(tmp_path, capsys):
 
 
 def test_nightly_preset_carries_tolerances():
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.presets import load_preset
 
     preset = load_preset("nightly")
     assert preset.device == "cuda" and preset.regression["timings_s"]["defense"] == "50%"

@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from benchmarks.run import main
-from benchmarks.presets import load_preset
+from benchmarks.runner.cli import main
+from benchmarks.runner.presets import load_preset
 from core.config import ConfigError
 from core.registry import DEFENSES
 
@@ -108,16 +108,22 @@ def test_smoke_preset_nft_removes_the_implanted_backdoor(tmp_path):
     assert after["asr"] < 10.0, after
     assert before["clean_acc"] - after["clean_acc"] < 5.0
     assert record["timings_s"]["defense"] > 0 and record["model_cache"]["cache_hit"] is False
-    # same seeds, same numbers: bit-identical to the metrics pinned at f8af062, before issue
-    # 13's core changes (benchmarks/pinned_metrics.py checks the longer pinned runs)
-    from benchmarks.pinned_metrics import PINNED, collect, differences
+    # same seeds, close numbers: the float32 path pinned at f8af062 (benchmarks/studies/pinned_metrics.py
+    # checks the longer pinned runs to the last bit on one machine). Not bit for bit here: float32
+    # kernels differ between CPU models. Measured (issue 23) on four numeric set-ups - the AMD
+    # EPYC that pinned them, an AVX-512 Xeon without bf16, an AMX Xeon, and that Xeon with oneDNN/
+    # ATen capped at AVX2 and at AVX512_CORE - every metric of this cell stayed within 0.4 points
+    # of the pin (one test sample is 0.2 points of ACC). 1.0 point fits that spread 2.5 times
+    # over and still fails any real change of the loop (a changed NFT step moves them by more).
+    from benchmarks.studies.pinned_metrics import PINNED, collect, differences
 
     assert record["primary_metric"] == "clean_acc"
-    assert differences(json.loads(PINNED.read_text())["smoke_nft"], collect(out)) == []
+    pinned = json.loads(PINNED.read_text())["smoke_nft"]
+    assert differences(pinned, collect(out), tolerance=1.0) == []
 
 
 def test_provenance_is_taken_once_at_start(tmp_path, monkeypatch):
-    import benchmarks.matrix as matrix
+    import benchmarks.runner.matrix as matrix
 
     calls = iter(range(100))
     monkeypatch.setattr(matrix, "git_info", lambda: {"commit": f"c{next(calls)}", "dirty": False})
@@ -145,7 +151,7 @@ class Dying(NFT):
         return super().purify(model, adapter, clean, device, seed)
 
 DEFENSES.register("nft_dies_for_test", Dying)
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 sys.exit(main(sys.argv[1:]))
 '''
 
@@ -191,7 +197,7 @@ def _sweep_file(tmp_path, body):
 
 
 def test_sweep_expansion():
-    from benchmarks.sweeps import expand
+    from benchmarks.runner.sweeps import expand
 
     name, spec, runs = expand("eta_c", "smoke")
     assert name == "eta_c" and len(runs) == 6
@@ -208,8 +214,8 @@ def test_sweep_expansion():
 
 
 def test_every_shipped_sweep_validates_without_running(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.sweeps import available, expand, read_sweep
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.sweeps import available, expand, read_sweep
 
     assert set(available()) >= {"clean_size", "eta_c", "mu_schedule", "mu_alpha_beta",
                                 "mask_bias", "nft_components", "augmentation", "lr_batch",
@@ -310,8 +316,8 @@ def test_a_training_time_defense_trains_its_own_model_on_the_poisoned_data(tmp_p
 def test_the_runner_presets_resolve_and_validate(tmp_path):
     """Names and options of the runner's presets are real (paper/nightly need CUDA: checked
     with device cpu)."""
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import available
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import available
 
     assert {"smoke", "quick", "paper", "nightly"} <= set(available())
     for name in ("smoke", "quick", "paper", "nightly"):
@@ -331,7 +337,7 @@ def test_narrowing_a_presets_attacks_drops_its_options_for_the_others(tmp_path):
     """`--preset quick_learned --attacks issba` must run (the file holds options for the attacks
     the flag removed); an option the user sets for an attack the run does not use stays an
     error, and so does a typo in the file's own attack list."""
-    from benchmarks.matrix import MatrixRunner
+    from benchmarks.runner.matrix import MatrixRunner
 
     preset = load_preset("quick_learned", {"attacks": ["issba"]})
     assert set(preset.attack_options) == {"issba"}

@@ -244,7 +244,7 @@ def test_configs_from_dicts_check_names_and_values():
 
 
 def test_the_backdoored_model_cache_key_ignores_the_new_options_at_their_defaults():
-    from benchmarks.matrix import train_cache_key
+    from benchmarks.runner.matrix import train_cache_key
 
     old_keys = {"epochs", "batch_size", "lr", "momentum", "weight_decay", "lr_schedule", "amp",
                 "channels_last", "progress"}

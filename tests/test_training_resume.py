@@ -146,7 +146,7 @@ VOLATILE = {"created", "timings_s", "hardware", "git", "versions"}
 def test_an_interrupted_victim_resumes_to_the_same_record(tmp_path, monkeypatch):
     """The runner: a victim killed after epoch 1 of 3, rerun with the same command, gives the
     record an uninterrupted run gives (apart from times and the resumption note)."""
-    from benchmarks.run import main
+    from benchmarks.runner.cli import main
 
     fast = ["--preset", "smoke", "--attacks", "blend", "--defenses", "nft", "--no-progress",
             "--set", "data.test_size=200", "--set", "data.clean_per_class=5",

@@ -1,7 +1,7 @@
-"""benchmarks/victim_curve.py: victims are taken from the records that trained them, once each."""
+"""benchmarks/studies/victim_curve.py: victims are taken from the records that trained them, once each."""
 import json
 
-from benchmarks.victim_curve import main, render, trained_victims
+from benchmarks.studies.victim_curve import main, render, trained_victims
 
 
 def _record(attack, defense, hit, seconds, acc, created, key="k1", epochs=10):

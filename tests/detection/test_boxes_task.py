@@ -121,9 +121,9 @@ def test_bad_boxes_are_clipped_and_counted_in_the_boxes_kind(tmp_path):
 
 
 def test_boxes_smoke_preset_runs_in_seconds(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
-    from benchmarks.run import main
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
+    from benchmarks.runner.cli import main
 
     for name in ("detection_boxes_smoke", "detection_boxes_quick"):
         text = (load_preset.__globals__["PRESET_DIR"] / f"{name}.yaml").read_text()
@@ -144,7 +144,7 @@ def test_boxes_smoke_preset_runs_in_seconds(tmp_path):
 
 
 def test_box_figure_draws_before_and_after(tmp_path):
-    from tasks.detection.box_figure import main
+    from benchmarks.studies.detection_box_figure import main
 
     png = tmp_path / "fig.png"
     assert main(["--preset", "detection_boxes_smoke", "--out", str(tmp_path / "run"),
@@ -157,8 +157,8 @@ def test_box_figure_draws_before_and_after(tmp_path):
 def test_runner_refuses_before_training_from_the_kind(tmp_path):
     """The runner configures the adapter with the preset's data options before it asks the
     defenses, so the boxes kind's refusals are written before anything trains."""
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
 
     preset = load_preset("detection_boxes_smoke", {"defenses": ["nft", "ibau", "awm", "abl"]})
     runner = MatrixRunner(preset, tmp_path / "run", None, progress=False)

@@ -77,7 +77,7 @@ def test_nft_masks_reach_the_backbone_and_fold_back():
 
 
 def test_smoke_preset_runs_in_seconds(tmp_path):
-    from benchmarks.run import main
+    from benchmarks.runner.cli import main
 
     out = tmp_path / "smoke"
     assert main(["--preset", "detection_smoke", "--out", str(out), "--no-progress"]) == 0
@@ -93,8 +93,8 @@ def test_smoke_preset_runs_in_seconds(tmp_path):
 
 
 def test_detection_presets_validate_and_every_baseline_is_supported(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
     from core.registry import DEFENSES
 
     for name in ("detection_smoke", "detection_quick"):
@@ -112,7 +112,7 @@ def test_detection_presets_validate_and_every_baseline_is_supported(tmp_path):
 
 
 def test_appearing_alias_and_figure(tmp_path):
-    from tasks.detection.figure import draw
+    from benchmarks.studies.detection_figure import draw
 
     adapter, splits = _adapter_and_splits(clean_size=20)
     attack = adapter.build_attack("clean_image_appearing", {"trigger": ["automobile", "truck"],

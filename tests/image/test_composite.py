@@ -217,8 +217,8 @@ TABLE9 = {"badnets": [0.25, 0.35, 0.5], "trojan_one": [0.25, 0.35, 0.5],
 
 
 def test_table9_sweep_loads_validates_and_every_rate_poisons(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.sweeps import expand
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.sweeps import expand
 
     name, spec, runs = expand("poison_rate_table9", "quick", {"attacks": ["blend"]})
     assert name == "poison_rate_table9" and spec.task == "image" and len(runs) == 3
@@ -242,8 +242,8 @@ def test_table9_sweep_loads_validates_and_every_rate_poisons(tmp_path):
 
 
 def test_single_poison_rate_from_the_command_line(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
 
     preset = load_preset("quick", {"attacks": ["badnets", "badnets_blend_trojan"]},
                          ["attack_options.badnets.poison_rate=0.25",

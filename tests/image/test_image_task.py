@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 from core.registry import TASKS
 
 CLASSES = ["airplane", "automobile", "bird", "cat"]
@@ -83,6 +83,11 @@ def test_runner_end_to_end_on_image_folder(data_root, tmp_path):
     assert record["task"] == "image" and record["dataset"] == "cifar10"
     assert {"clean_acc", "asr", "lcr"} <= set(record["after"])
     assert record["data"]["clean_size"] == 16
+    # the preset's cpu_bf16 "auto", resolved (tests/conftest.py makes "auto" float32 on every
+    # CPU), and the record says which path ran and why
+    assert record["numeric_path"]["path"] == "float32"
+    assert "NFT_CPU_BF16" in record["numeric_path"]["reason"]
+    assert record["config"]["train"]["cpu_bf16"] is False
 
 
 def test_bad_image_options_fail_before_training(data_root, tmp_path, capsys):

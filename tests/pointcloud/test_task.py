@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from benchmarks.matrix import MatrixRunner
-from benchmarks.presets import load_preset
+from benchmarks.runner.matrix import MatrixRunner
+from benchmarks.runner.presets import load_preset
 from core.defenses.ibau import IBAU
 from core.defenses.awm import AWM
 from core.defenses.base import UnsupportedDefenseError
@@ -97,7 +97,7 @@ def test_smoke_preset_end_to_end(tmp_path):
 
 
 def test_trigger_picture(tmp_path):
-    from tasks.pointcloud.render import render_pair
+    from benchmarks.studies.pointcloud_render import render_pair
     from core.registry import ATTACKS
 
     clean = torch.rand(100, 3) * 2 - 1

@@ -3,7 +3,7 @@ import json
 
 import torch
 
-from benchmarks.run import main
+from benchmarks.runner.cli import main
 from core.defenses.nft import NFT
 from core.seeding import make_generator
 from core.training import TrainConfig, fit

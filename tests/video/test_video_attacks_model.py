@@ -189,8 +189,8 @@ def test_adapter_splits_and_io_capabilities():
 
 
 def test_smoke_preset_end_to_end(tmp_path):
-    from benchmarks.matrix import MatrixRunner
-    from benchmarks.presets import load_preset
+    from benchmarks.runner.matrix import MatrixRunner
+    from benchmarks.runner.presets import load_preset
 
     preset = load_preset("video_smoke")
     runner = MatrixRunner(preset, tmp_path, None, progress=False)
@@ -231,7 +231,7 @@ def test_surrogate_cache_survives_trigger_and_poison_changes(tmp_path):
 def test_save_strip_writes_one_row_per_clip(tmp_path):
     from PIL import Image
 
-    from tasks.video.figures import save_strip
+    from benchmarks.studies.video_figures import save_strip
     path = save_strip([clips(n=1, t=4, size=8)[0], torch.rand(4, 3, 8, 8)], tmp_path / "s.png",
                       scale=2)
     width, height = Image.open(path).size

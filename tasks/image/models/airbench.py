@@ -10,7 +10,7 @@ github.com/KellerJordan/cifar10-airbench); nothing is copied. What the architect
 - three conv groups ``conv3×3 → maxpool2 → BN → GELU → conv3×3 → BN → GELU`` with widths
   (64, 256, 256) in the original (``widths`` sets them; the CPU preset narrows them);
 - BatchNorm with frozen γ = 1 (only β trains, at a 64× learning rate: the recipe is in
-  ``benchmarks/presets/quick.yaml``), momentum 0.4 in PyTorch's convention (the original's 0.6 is the
+  ``benchmarks/runner/presets/quick.yaml``), momentum 0.4 in PyTorch's convention (the original's 0.6 is the
   weight of the running value), eps 1e-12;
 - Dirac (identity) initialisation of the first ``in`` filters of every 3×3 conv;
 - a 3×3 max-pool, a bias-free linear head, the logits scaled by 1/9 (``temperature``).
