@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import shutil
 import sys
 import time
 import traceback
@@ -416,11 +417,17 @@ class MatrixRunner:
             load_model(model, path)
             return model.to(self.device).eval(), {"cache_hit": True, "cache_key": key,
                                                   "wall_time_s": 0.0}
-        info = fit(model, adapter, poison.data, self.train_config, self.device, seed)
+        # per-epoch checkpoints beside the cache entry: a rerun after an interruption resumes
+        partial = path.with_suffix(".partial")
+        info = fit(model, adapter, poison.data, self.train_config, self.device, seed,
+                   checkpoint_dir=partial)
         save_model(model, path, metadata={"task": p.task, "dataset": p.dataset, "model": p.model,
                                           "attack": attack.describe(), "seed": seed})
+        shutil.rmtree(partial, ignore_errors=True)
+        resumed = {"resumed_from_epoch": info["resumed_from_epoch"]} \
+            if "resumed_from_epoch" in info else {}
         return model, {"cache_hit": False, "cache_key": key, "wall_time_s": info["wall_time_s"],
-                       "final_loss": info["loss_curve"][-1]}
+                       "final_loss": info["loss_curve"][-1], **resumed}
 
     # -- records ------------------------------------------------------------------------------
     def _base_record(self, splits: Splits, attack: Attack, poison: PoisonResult, defense: str,

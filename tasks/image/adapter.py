@@ -30,6 +30,7 @@ PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "
 NO_FLIP = {"gtsrb"}   # traffic signs change meaning when mirrored
 DEFAULT_DATA_ROOT = "data"
 WHITENING_IMAGES = 5000
+PADDING_MODES = ("zeros", "reflect", "replicate")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class ImageDataOptions:
     flip: bool | None = None             # horizontal flip in training; None → dataset default
     crop_padding: int = 4
     on_error: Literal["raise", "skip"] = "raise"   # bad image files (core/bad_data.py)
+    crop_padding_mode: str = "zeros"     # zeros (torchvision's default), reflect (airbench94)
 
     def __post_init__(self) -> None:
         check_on_error(self.on_error)
@@ -55,6 +57,9 @@ class ImageDataOptions:
                 raise ValueError(f"{name} must be ≥ 1, got {value}")
         if self.crop_padding < 0:
             raise ValueError("crop_padding must be ≥ 0")
+        if self.crop_padding_mode not in PADDING_MODES:
+            raise ValueError(f"crop_padding_mode must be one of {', '.join(PADDING_MODES)}, "
+                             f"got {self.crop_padding_mode!r}")
 
 
 
@@ -121,7 +126,8 @@ class ImageTask(ClassificationAdapter):
     def train_augmentation(self) -> Augmentation:
         flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP
         return AUGMENTATIONS.get("crop_flip", namespace=self.name)(
-            self, padding=self.options.crop_padding, flip=flip)
+            self, padding=self.options.crop_padding, flip=flip,
+            padding_mode=self.options.crop_padding_mode)
 
     def input_bounds(self) -> tuple[float, float]:
         return 0.0, 1.0          # float32 images in [0, 1]; any normalisation is in the model
