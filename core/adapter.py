@@ -39,6 +39,27 @@ class Splits:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def probed_model(name: str, factory: Any, kwargs: dict[str, Any], example: torch.Tensor,
+                 num_classes: int, noun: str = "inputs") -> nn.Module:
+    """``factory(**kwargs)``, checked to map the batch ``example`` to ``(len(example),
+    num_classes)`` before any training: a clear ``ValueError`` when the model cannot take these
+    inputs (a size or channel mismatch in the factory or the forward pass)."""
+    shape = "×".join(map(str, example.shape[1:]))
+    try:
+        model = factory(**kwargs)
+        model.eval()
+        with torch.no_grad():
+            out = model(example)
+    except Exception as exc:  # noqa: BLE001 - any failure here means "cannot take these inputs"
+        raise ValueError(f"model {name!r} cannot take {shape} {noun}: "
+                         f"{type(exc).__name__}: {exc}") from None
+    expected = (example.shape[0], num_classes)
+    if tuple(out.shape) != expected:
+        raise ValueError(f"model {name!r} returns {tuple(out.shape)} for {example.shape[0]} "
+                         f"{noun}, expected {expected}")
+    return model.train()
+
+
 class TaskAdapter(ABC):
     """Base class of task adapters."""
 
@@ -50,6 +71,9 @@ class TaskAdapter(ABC):
     #: clean metric (a key of ``evaluate``'s result, larger is better) that defenses watch on the
     #: clean set: FP's accuracy-drop stop, RNP's unlearning stop
     primary_metric: ClassVar[str] = "clean_acc"
+    #: the benchmark preset ``run.py --task NAME`` runs when no ``--preset`` is given: the task's
+    #: smoke preset, or its quick preset where it has no smoke one (a name, so core imports nothing)
+    default_preset: ClassVar[str | None] = None
 
     # -- declared capabilities: ``Defense.supports`` reads them before anything trains --------
     #: inputs (as ``TensorData.batch`` gives them) are continuous, so a defense may add a
@@ -93,9 +117,23 @@ class TaskAdapter(ABC):
         """Load ``dataset`` and split it; must set ``self.num_classes`` where it applies."""
 
     # -- models and attacks -------------------------------------------------------------------
+    #: the word for the task's inputs in messages ("images", "clips", "clouds", ...)
+    input_noun: ClassVar[str] = "inputs"
+    #: build_model checks, before any training, that the model takes two training inputs and
+    #: returns one row of ``num_classes`` outputs each (tasks whose models map an input to
+    #: per-class scores)
+    probe_model: ClassVar[bool] = False
+
     def build_model(self, name: str, splits: Splits) -> nn.Module:
-        return MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes,
-                                                    **self.model_kwargs(splits))
+        """The registered model ``name`` for these splits (``num_classes`` plus
+        ``model_kwargs``); with ``probe_model``, checked on two training inputs (in eval mode,
+        no gradient) and returned in train mode."""
+        factory = MODELS.get(name, namespace=self.name)
+        kwargs = {"num_classes": splits.num_classes, **self.model_kwargs(splits)}
+        if not self.probe_model:
+            return factory(**kwargs)
+        return probed_model(name, factory, kwargs, splits.train.input_example(2).cpu(),
+                            splits.num_classes, self.input_noun)
 
     def model_kwargs(self, splits: Splits) -> dict[str, Any]:
         """Extra keyword arguments for model factories (e.g. input channels)."""
@@ -184,10 +222,6 @@ class TaskAdapter(ABC):
         if not order:
             raise ValueError(f"{type(model).__name__} runs no Conv/Linear layer")
         return [order[-1]]
-
-    def classifier_layer(self, model: nn.Module, example_input: Any) -> str:
-        """The last of ``output_layers`` (kept for callers that want one name)."""
-        return self.output_layers(model, example_input)[-1]
 
     def feature_layers(self, model: nn.Module, example_input: Any) -> list[str]:
         """Modules whose outputs are feature maps laid out (N, C, *positions), shallow to deep

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_model, save_model
-from .config import from_dict, to_dict
+from .config import from_dict, require, to_dict
 from .data import TensorData
 
 
@@ -55,6 +56,9 @@ class Attack(ABC):
     name: ClassVar[str]
     Config: ClassVar[type] = AttackConfig
     clean_label: ClassVar[bool] = False
+    #: the trigger exists only after ``prepare`` (a learned trigger network, a pool of partner
+    #: images): before it, ``apply_trigger`` raises a ``RuntimeError`` that says so
+    needs_prepare: ClassVar[bool] = False
 
     def __init__(self, config: Any, num_classes: int) -> None:
         self.config = config
@@ -62,6 +66,9 @@ class Attack(ABC):
         # where ``prepare`` caches what it learns (generator weights); the runner sets it,
         # None = learn again every time
         self.artifact_dir: Path | None = None
+        # whether ``prepare`` may show progress bars (surrogate training, trigger search); the
+        # runner sets it from --no-progress
+        self.progress: bool = True
         self.artifacts: dict[str, dict] = {}   # what ``cached_module`` did, for the record
         if config.target >= num_classes:
             raise ValueError(f"{self.name}: target class {config.target} is out of range for "
@@ -129,10 +136,48 @@ class Attack(ABC):
         return PoisonResult(TensorData(inputs, targets), indices)
 
 
+@dataclass(frozen=True)
+class CleanLabelConfig(AttackConfig):
+    """Clean-label attacks: ``poison_rate`` is the share of the *target class* that is
+    poisoned, labels are never changed, so all-to-all makes no sense."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        require(not self.all_to_all,
+                "a clean-label attack keeps every label, so all_to_all=True is not supported")
+
+
+class CleanLabelAttack(Attack):
+    """Clean-label poisoning, for every modality: round(poison_rate × #target-class samples)
+    training samples of the target class get ``poison_inputs`` (default: the trigger alone;
+    CLB adds PGD, the video attack feature erasure) and every label is kept."""
+
+    clean_label = True
+
+    def poison_inputs(self, inputs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.apply_trigger(inputs)
+
+    def poison(self, train: TensorData, generator: torch.Generator) -> PoisonResult:
+        target = self.config.target
+        eligible = torch.nonzero(train.targets.cpu() == target).flatten()
+        if len(eligible) == 0:
+            raise ValueError(f"{self.name}: the training set has no sample of the target class "
+                             f"{target}, so a clean-label attack cannot poison anything")
+        count = poison_count(len(eligible), self.config.poison_rate)
+        indices = choose_indices(eligible, count, generator)
+        inputs = train.inputs.clone()
+        idx = indices.to(inputs.device)
+        inputs[idx] = self.poison_inputs(inputs[idx], generator)
+        return PoisonResult(TensorData(inputs, train.targets.clone(), train.transform), indices)
+
+
 def poison_count(total: int, rate: float) -> int:
     count = round(rate * total)
     if count < 1:
-        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing")
+        least = math.ceil(50.0 / max(1, total)) / 100   # rounds to one poisoned sample
+        raise ValueError(f"poison rate {rate} of {total} samples poisons nothing; set the "
+                         f"attack's poison_rate (attack_options.<attack>.poison_rate) to at least "
+                         f"{min(1.0, least):g}, or keep more training data")
     return count
 
 

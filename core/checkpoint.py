@@ -1,4 +1,4 @@
-"""Safe checkpoint I/O (design §7): backdoored models are untrusted, so nothing is unpickled.
+"""Safe checkpoint I/O (docs/design.md §7): backdoored models are untrusted, so nothing is unpickled.
 
 * ``.safetensors`` files are read with ``safetensors`` (tensors only, no code);
 * anything else goes through ``torch.load(..., weights_only=True)``, which only rebuilds

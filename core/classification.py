@@ -1,7 +1,7 @@
 """Shared behaviour of single-label classification tasks (images, video, point clouds, …).
 
 Not a modality: any adapter whose model maps an input tensor to class logits can inherit it.
-Metrics follow design §3: ACC on the clean test set; ASR over triggered test inputs whose true
+Metrics follow docs/design.md §3: ACC on the clean test set; ASR over triggered test inputs whose true
 label is not the attack label, counted as predicted == attack label; LCR over the same inputs,
 counted as predicted == true label.
 """

@@ -85,6 +85,12 @@ def _coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+def require(condition: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``condition`` (config validation)."""
+    if not condition:
+        raise ValueError(message)
+
+
 def from_dict(cls: type[T], data: Mapping[str, Any] | None) -> T:
     """Build dataclass ``cls`` from ``data``; unknown keys and ill-typed values raise ConfigError."""
     data = dict(data or {})

@@ -132,11 +132,14 @@ def class_counts(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def balanced_split(targets: torch.Tensor, per_class: int | float, num_classes: int,
-                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                   generator: torch.Generator, leave_one: bool = True
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
     """Indices (held_out, rest): ``per_class`` samples of every class held out.
 
     ``per_class`` is a count (int ≥ 1) or a fraction of the whole set (float in (0, 1)), split
     evenly over classes (at least one sample each). The selection depends only on ``generator``.
+    With ``leave_one`` (the defender's clean split) every class must keep at least one sample in
+    ``rest``; otherwise the error names the data option to change and a value that fits.
     """
     targets = targets.long().cpu()
     if isinstance(per_class, float):
@@ -147,12 +150,27 @@ def balanced_split(targets: torch.Tensor, per_class: int | float, num_classes: i
         count = int(per_class)
     if count < 1:
         raise ValueError(f"clean split must hold at least one sample per class, got {per_class}")
+    sizes = torch.bincount(targets, minlength=num_classes)[:num_classes]
+    smallest = int(sizes.min()) if num_classes else 0
+    if smallest < count or (leave_one and smallest <= count):
+        c = int(sizes.argmin())
+        key = "data.clean_fraction" if isinstance(per_class, float) else "data.clean_per_class"
+        if not leave_one:
+            raise ValueError(f"class {c} has {smallest} samples, fewer than the {count} the "
+                             f"split needs")
+        if smallest <= 1:
+            raise ValueError(f"class {c} has {smallest} training sample(s): too few for a clean "
+                             f"split that leaves the attacker any (add data to that class)")
+        half = max(1, smallest // 2)   # as many for the attacker as for the defender
+        fraction = int(1000 * half * num_classes / len(targets)) / 1000
+        fits = (f"{key}={fraction:g}" if key.endswith("fraction") and fraction > 0
+                else f"data.clean_per_class={half}")
+        raise ValueError(f"the clean split ({key}={per_class}: {count} per class) would hold "
+                         f"out all {smallest} training samples of class {c}, leaving the attacker "
+                         f"none; set {fits} (or at most {smallest - 1} per class)")
     held: list[torch.Tensor] = []
     for c in range(num_classes):
         members = torch.nonzero(targets == c).flatten()
-        if len(members) < count:
-            raise ValueError(f"class {c} has {len(members)} samples, fewer than the {count} "
-                             f"the clean split needs")
         order = torch.randperm(len(members), generator=generator)
         held.append(members[order[:count]])
     held_out = torch.sort(torch.cat(held)).values

@@ -107,21 +107,25 @@ class Loop:
             generator: torch.Generator, augmentation: Any = None,
             after_step: Callable[[int], None] | None = None,
             on_nonfinite: Callable[[int, float], Exception],
-            draw_ahead: bool = True) -> list[float]:
+            draw_ahead: bool = True, start: int = 0) -> list[float]:
         """``step(inputs, targets) -> loss`` on every row of ``order``; returns the losses.
 
         ``after_step(i)`` runs after step ``i`` (schedulers); ``on_nonfinite(step, value)``
         builds the error raised for the first non-finite loss (1-based step). ``draw_ahead``:
         draw an able augmentation's randomness before the first step (only when nothing else
         draws from ``generator`` during the loop, or the random stream would change).
+        ``start``: resume at this row of ``order`` (a checkpointed run; the draws ahead are still
+        made for every row, so the rows from ``start`` get the same ones); returns the losses of
+        the rows from ``start``.
         """
         drawn = None
         if draw_ahead and can_draw_ahead(augmentation):
             drawn = move_to([augmentation.draw(len(rows), generator) for rows in order],
                             self.device)
         losses = torch.zeros(len(order), device=self.device)
-        bar = tqdm(order, desc=self.desc, unit="step", disable=not self.progress, leave=False)
-        for i, rows in enumerate(bar):
+        bar = tqdm(order[start:], desc=self.desc, unit="step", disable=not self.progress,
+                   leave=False)
+        for i, rows in enumerate(bar, start=start):
             inputs, targets = data.batch(rows)
             if drawn is not None:
                 inputs, targets = augmentation.apply(inputs, targets, drawn[i])
@@ -137,7 +141,7 @@ class Loop:
                 bar.set_postfix(loss=f"{losses[i].item():.4f}")
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
-        return losses.cpu().tolist()
+        return losses[start:].cpu().tolist()
 
     @staticmethod
     def _check(losses: torch.Tensor, on_nonfinite: Callable[[int, float], Exception]) -> None:

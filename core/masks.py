@@ -1,7 +1,7 @@
 """Neuron masks as ``torch.nn.utils.parametrize`` parametrizations, and their folding.
 
 One scalar mask per output unit (a conv channel or a linear output feature) of every maskable
-layer, initialised to 1 (design §2):
+layer, initialised to 1 (docs/design.md §2):
 
 * a Conv1d/2d/3d or Linear whose output goes *directly* into an affine normalisation layer
   (BatchNorm1d/2d/3d, GroupNorm, LayerNorm or InstanceNorm over that unit dimension) is masked
@@ -229,10 +229,6 @@ def inject_masks(model: nn.Module, example_input: Any, *, mask_classifier: bool 
         masked.append(MaskedLayer(name=name, target=target_name, via=via, depth=depth,
                                   mask=param.mask))
     return masked
-
-
-def mask_parameters(masked: list[MaskedLayer]) -> list[nn.Parameter]:
-    return [layer.mask for layer in masked]
 
 
 def iter_parametrized(model: nn.Module) -> Iterator[tuple[nn.Module, str]]:

@@ -1,4 +1,4 @@
-"""The NFT purify loop (design §2): fine-tune neuron masks on a small clean set.
+"""The NFT purify loop (docs/design.md §2): fine-tune neuron masks on a small clean set.
 
 Modality-agnostic: the task adapter supplies the loss and the tracing input, the caller supplies
 the augmentation (MixUp by default, composed after the task's light augmentation). The input
@@ -32,7 +32,7 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass(frozen=True)
 class NFTConfig:
-    """NFT hyper-parameters; defaults are the official code's (design §2)."""
+    """NFT hyper-parameters; defaults are the official code's (docs/design.md §2)."""
 
     epochs: int = 100                 # passes over the clean set (paper budget)
     iterations: int | None = None     # if set: this many batches drawn with replacement (official: 1000)
@@ -61,6 +61,10 @@ class NFTConfig:
     # shift of FT-SAM (ε = ρ·T_w²∇L/‖T_w∇L‖, T_w = |w| when sam_adaptive): the nft_sam variant
     sam_rho: float = 0.0
     sam_adaptive: bool = True
+    # > 0: each step takes the mask gradient at masks moved ρ further along the path from the
+    # backdoored model (all masks 1) to the current masks, m + ρ·(m − 1)/‖m − 1‖: the path-aware
+    # step of PAM (Min et al., NeurIPS 2024) in mask space; the nft_pam variant
+    pam_rho: float = 0.0
     amp: bool = False                 # bfloat16 autocast (CUDA only; ignored on CPU)
     channels_last: bool = False       # channels_last model and inputs (CUDA only)
     progress: bool = True
@@ -71,8 +75,9 @@ class NFTConfig:
                 raise ValueError(f"NFT {name} must be ≥ 1, got {getattr(self, name)}")
         if self.iterations is not None and self.iterations < 1:
             raise ValueError(f"NFT iterations must be ≥ 1, got {self.iterations}")
-        if self.sam_rho < 0:
-            raise ValueError(f"NFT sam_rho must be ≥ 0, got {self.sam_rho}")
+        if self.sam_rho < 0 or self.pam_rho < 0:
+            raise ValueError(f"NFT sam_rho and pam_rho must be ≥ 0, got {self.sam_rho}, "
+                             f"{self.pam_rho}")
         if self.mask_via not in ("norm", "weight"):
             raise ValueError(f"NFT mask_via must be 'norm' or 'weight', got {self.mask_via!r}")
         if self.lr <= 0 or not 0 <= self.lr_min <= self.lr:
@@ -139,10 +144,14 @@ def nft_purify(model: nn.Module, adapter: TaskAdapter, clean: TensorData,
     def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
         shifts = sam_shift(weights, config, lambda: adapter.loss(work, inputs, targets), loop) \
             if config.sam_rho > 0 else None
+        path = path_shift(masks.vector, config.pam_rho) if config.pam_rho > 0 else None
         with loop.autocast(), frozen_batchnorm_stats(work, shifts is not None):
             loss = adapter.loss(work, inputs, targets) + eta_c * masks.l1()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if path is not None:
+            with torch.no_grad():
+                masks.vector.sub_(path)
         if shifts is not None:
             with torch.no_grad():
                 for p, e in zip(weights, shifts):
@@ -217,6 +226,17 @@ def sam_shift(weights: list[nn.Parameter], config: NFTConfig, loss_fn: Any,
         for p, e in zip(weights, shifts):
             p.add_(e)
     return shifts
+
+
+@torch.no_grad()
+def path_shift(vector: torch.Tensor, rho: float, origin: float = 1.0) -> torch.Tensor:
+    """Move ``vector`` in place by ρ·(v − origin)/‖v − origin‖ (zero while v = origin) and
+    return the shift (the caller subtracts it after the backward pass): PAM's path-aware point
+    for NFT's masks, whose backdoored model is all masks at ``origin`` = 1."""
+    direction = vector - origin
+    shift = direction * (rho / (direction.norm() + 1e-12))
+    vector.add_(shift)
+    return shift
 
 
 def _nonfinite(step: int, value: float) -> NonFiniteLossError:

@@ -120,8 +120,3 @@ def write_record(path: str | Path, record: Mapping[str, Any]) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
-
-
-def read_record(path: str | Path) -> dict[str, Any]:
-    with open(path) as handle:
-        return json.load(handle)

@@ -5,6 +5,11 @@ Six registries live here: ``TASKS``, ``DATASETS``, ``MODELS``, ``ATTACKS``, ``DE
 lazy ``"package.module:attribute"`` string that is imported only on first ``get``; this keeps
 ``import core`` free of heavy optional packages.
 
+An entry may carry declarations made where it is registered (``register(..., input_shape=(3,
+32, 32))``): ``info(name)`` returns them, so code and tests that iterate ``entries()`` need no
+list of their own (a model declares the input it takes; the contract tests build every model
+at it).
+
 Names may carry a namespace (``"image/badnets"``). ``get(name, namespace="image")`` looks up
 ``"image/name"`` first and then the bare ``name``, and a miss lists the close matches among the
 names visible from that namespace.
@@ -40,12 +45,16 @@ class Registry:
         self.kind = kind
         self._entries: dict[str, Any] = {}
         self._lazy: dict[str, str] = {}
+        self._info: dict[str, dict[str, Any]] = {}
 
     # -- registration -------------------------------------------------------------------------
     def register(self, name: str, obj: Any = None, *, namespace: str | None = None,
-                 overwrite: bool = False) -> Any:
-        """Register ``obj`` under ``name``; without ``obj`` it returns a decorator."""
+                 overwrite: bool = False, **info: Any) -> Any:
+        """Register ``obj`` under ``name``; without ``obj`` it returns a decorator. Keyword
+        arguments beyond these are declarations about the entry (``info``)."""
         key = f"{namespace}/{name}" if namespace else name
+        if info:
+            self._info[key] = dict(info)
 
         def add(target: Any) -> Any:
             # a lazy entry is a promise of exactly this registration: it is replaced silently
@@ -63,6 +72,13 @@ class Registry:
         if key not in self._entries:
             self._lazy[key] = path
 
+    def unregister(self, name: str, *, namespace: str | None = None) -> None:
+        """Remove an entry (tests that register a part for a while)."""
+        key = f"{namespace}/{name}" if namespace else name
+        self._entries.pop(key, None)
+        self._lazy.pop(key, None)
+        self._info.pop(key, None)
+
     # -- lookup -------------------------------------------------------------------------------
     def names(self, namespace: str | None = None) -> list[str]:
         """Names visible from ``namespace`` (namespaced ones shown without their prefix)."""
@@ -72,6 +88,20 @@ class Registry:
             prefix = f"{namespace}/"
             visible |= {k[len(prefix):] for k in keys if k.startswith(prefix)}
         return sorted(visible)
+
+    def entries(self) -> list[tuple[str | None, str]]:
+        """Every registered ``(namespace, name)`` (namespace None for global names), sorted."""
+        keys = set(self._entries) | set(self._lazy)
+        pairs = [tuple(k.split("/", 1)) if "/" in k else (None, k) for k in keys]
+        return sorted(pairs, key=lambda p: (p[0] or "", p[1]))
+
+    def info(self, name: str, namespace: str | None = None) -> dict[str, Any]:
+        """What the entry declared where it was registered (empty when nothing)."""
+        self.get(name, namespace)                  # a lazy entry registers itself on import
+        for key in ([f"{namespace}/{name}", name] if namespace else [name]):
+            if key in self._entries:
+                return dict(self._info.get(key, {}))
+        return {}
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries or name in self._lazy

@@ -1,4 +1,4 @@
-"""The mask regulariser η_c · Σ|m − m₀| (design §2, official NFT code).
+"""The mask regulariser η_c · Σ|m − m₀| (docs/design.md §2, official NFT code).
 
 η_c = η₀ / N_c with η₀ = 1e-3 and N_c the number of clean samples per class. The paper's Table 18
 quotes η_c itself (1e-2 … 5e-5, chosen 5e-4) rather than η₀; ``eta_c`` overrides the derived

@@ -1,4 +1,4 @@
-"""Depth-wise lower bounds μ(l) for the masks (design §2, paper Eq. 10 and Fig. 3).
+"""Depth-wise lower bounds μ(l) for the masks (docs/design.md §2, paper Eq. 10 and Fig. 3).
 
 Masked layers are numbered l = 1..L in forward order; after every optimiser step the masks of
 layer l are clamped into [μ(l), 1]. All families start near ``alpha`` at the first masked layer

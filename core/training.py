@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Literal
 
 import torch
@@ -17,9 +18,10 @@ from torch import nn
 
 from .adapter import TaskAdapter
 from .augment import Augmentation, Compose, bind_augmentation
+from . import train_state
 from .cpu_numerics import CpuBf16, parse_setting
 from .data import TensorData
-from .loop import Loop
+from .loop import Loop, can_draw_ahead
 from .seeding import make_generator, seed_everything
 
 
@@ -158,9 +160,19 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig,
 def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainConfig,
         device: torch.device | str, seed: int = 0,
         augmentation: Augmentation | None = None,
-        parameters: list[nn.Parameter] | None = None) -> dict:
+        parameters: list[nn.Parameter] | None = None,
+        checkpoint_dir: str | Path | None = None) -> dict:
     """Train ``model`` in place on ``data``; returns ``{"loss_curve", "wall_time_s", "steps",
-    "numeric_path"}`` (the last: float32 or bf16 on the CPU, and why)."""
+    "numeric_path"}`` (the last: float32 or bf16 on the CPU, and why).
+
+    ``checkpoint_dir``: after every epoch the whole training state goes there
+    (``core.train_state``), and a call that finds a checkpoint there continues after its epoch:
+    the result is bit for bit that of an uninterrupted run (the same weights and loss curve on
+    the same device and thread count), ``wall_time_s`` adds up the sessions and
+    ``resumed_from_epoch`` is added to the returned dict. A checkpoint of another run (config,
+    data size, seed or model differ) is an error (``ResumeMismatchError``). The caller deletes
+    the folder when it has kept the trained model.
+    """
     loop = Loop(device, desc="train", amp=config.amp, channels_last=config.channels_last,
                 cpu_bf16=config.cpu_bf16, grad_clip=config.grad_clip, progress=config.progress)
     device = loop.device
@@ -180,6 +192,18 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
     bind_augmentation(augmentation, model, lambda x, y: adapter.loss(model, x, y))
     if config.label_smoothing:
         augmentation = Compose(augmentation, SmoothTargets(adapter, config.label_smoothing))
+    checkpoints = None
+    if checkpoint_dir is not None:
+        checkpoints = _Checkpoints(Path(checkpoint_dir), model, optimizer, scheduler, lookahead,
+                                   generator, device, len(order) // config.epochs,
+                                   train_state.fingerprint(config, model, len(data), seed,
+                                                           len(order)))
+    resumed = checkpoints.resume() if checkpoints is not None else None
+    if resumed is not None and not can_draw_ahead(augmentation):
+        generator.set_state(resumed.generator_state)   # drawing ahead re-draws from the start
+    after_step = lookahead.step if lookahead is not None else None
+    if checkpoints is not None:
+        after_step = checkpoints.after_step(after_step)
 
     def step(inputs: torch.Tensor, targets: Any) -> torch.Tensor:
         with loop.autocast():
@@ -190,23 +214,82 @@ def fit(model: nn.Module, adapter: TaskAdapter, data: TensorData, config: TrainC
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
+        if checkpoints is not None:
+            checkpoints.record(loss)
         return loss
 
     model.train()
     start = time.perf_counter()
+    if checkpoints is not None:
+        checkpoints.started = start
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         seed_everything(seed)
+        if resumed is not None:
+            resumed.restore_global_rng(device)
         curve = loop.run(step, data, order, generator=generator, augmentation=augmentation,
-                         after_step=lookahead.step if lookahead is not None else None,
-                         on_nonfinite=_nonfinite)
+                         after_step=after_step, on_nonfinite=_nonfinite,
+                         start=resumed.step if resumed is not None else 0)
+    if resumed is not None:
+        curve = resumed.losses + curve
     if lookahead is not None:
         lookahead.finish()
     loop.release_model(model)     # default layout again (safetensors wants contiguous)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     model.eval()
-    return {"loss_curve": curve, "wall_time_s": time.perf_counter() - start,
-            "steps": len(order), "numeric_path": loop.numeric_path.as_record()}
+    info = {"loss_curve": curve, "steps": len(order),
+            "wall_time_s": time.perf_counter() - start + (resumed.wall_time_s if resumed else 0.0),
+            "numeric_path": loop.numeric_path.as_record()}
+    if resumed is not None:
+        info["resumed_from_epoch"] = resumed.epoch
+    return info
+
+
+class _Checkpoints:
+    """``fit``'s per-epoch checkpoints (``core.train_state``): ``resume`` restores the last one;
+    ``after_step`` wraps the loop's per-step hook and saves at the end of every epoch; ``record``
+    keeps each step's loss (on the device; read once per epoch)."""
+
+    def __init__(self, directory: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 scheduler: Any, lookahead: "Lookahead | None", generator: torch.Generator,
+                 device: torch.device, steps_per_epoch: int, run_fingerprint: str) -> None:
+        self.directory, self.model, self.optimizer = directory, model, optimizer
+        self.scheduler, self.lookahead, self.generator = scheduler, lookahead, generator
+        self.device, self.per_epoch, self.fingerprint = device, steps_per_epoch, run_fingerprint
+        self.earlier: list[float] = []        # losses of the steps before this session
+        self.pending: list[torch.Tensor] = []  # this session's losses, still on the device
+        self.earlier_s = 0.0                  # wall time of the earlier sessions
+        self.started = time.perf_counter()
+
+    def resume(self) -> train_state.Resumed | None:
+        resumed = train_state.load(self.directory, model=self.model, optimizer=self.optimizer,
+                                   scheduler=self.scheduler, lookahead=self.lookahead,
+                                   run_fingerprint=self.fingerprint, device=self.device)
+        if resumed is not None:
+            self.earlier, self.earlier_s = list(resumed.losses), resumed.wall_time_s
+        return resumed
+
+    def record(self, loss: torch.Tensor) -> None:
+        self.pending.append(loss.detach().float())
+
+    def after_step(self, inner: Any) -> Any:
+        def hook(i: int) -> None:
+            if inner is not None:
+                inner(i)
+            if (i + 1) % self.per_epoch == 0:
+                self._save(i + 1)
+        return hook
+
+    def _save(self, step: int) -> None:
+        if self.pending:
+            self.earlier += torch.stack(self.pending).cpu().tolist()
+            self.pending = []
+        train_state.save(self.directory, epoch=step // self.per_epoch, step=step,
+                         model=self.model, optimizer=self.optimizer, scheduler=self.scheduler,
+                         lookahead=self.lookahead, generator=self.generator,
+                         losses=self.earlier,
+                         wall_time_s=self.earlier_s + time.perf_counter() - self.started,
+                         run_fingerprint=self.fingerprint, device=self.device)
 
 
 def _nonfinite(step: int, value: float) -> FloatingPointError:

@@ -22,6 +22,7 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from data_scripts.common import parser, prepare, run   # noqa: E402
+from tasks.detection.datasets.coco import validate     # noqa: E402
 
 FILES = [("http://images.cocodataset.org/zips/train2017.zip", "train2017.zip",
           "cced6f7f71b7629ddf16f17bbcfab6b2"),
@@ -37,17 +38,8 @@ def is_coco(folder: Path) -> bool:
 
 
 def describe(folder: Path) -> str:
-    parts = []
-    for split in SPLITS:
-        ann = folder / "annotations" / f"instances_{split}.json"
-        if not ann.is_file():
-            raise ValueError(f"{ann} is missing")
-        raw = json.loads(ann.read_text())
-        images = raw.get("images", [])
-        if images and not (folder / split / images[0]["file_name"]).is_file():
-            raise ValueError(f"{folder / split / images[0]['file_name']} is missing")
-        parts.append(f"{len(images)} {split} images")
-    return ", ".join(parts)
+    counts = validate(folder)        # every image of both splits exists, no empty split
+    return ", ".join(f"{counts[split]} {split} images" for split in SPLITS)
 
 
 def main(argv: list[str] | None = None) -> int:

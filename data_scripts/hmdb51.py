@@ -74,6 +74,9 @@ def describe(folder: Path) -> str:
                 raise ValueError(f"missing {SPLITS}/{name}_test_split{n}.txt")
         if not (folder / "videos" / name).is_dir():
             raise ValueError(f"missing videos/{name}/")
+    from tasks.video.datasets import hmdb51 as hmdb_loader
+
+    hmdb_loader.validate(folder)    # every listed video exists, no split empty
     videos = sum(1 for _ in (folder / "videos").glob("*/*.avi"))
     return f"{len(files)} classes, {videos} videos, splits 1-3"
 

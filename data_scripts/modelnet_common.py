@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import check_splits
 from data_scripts.common import download, parser, prepare, sha256
 from tasks.pointcloud import datasets as loader
 
@@ -20,6 +21,7 @@ def describe(folder: Path) -> str:
         return f"HDF5 release, {len(files)} file(s) in {data_dir.relative_to(folder) or '.'}"
     classes = sorted({f.parent.parent.name for f in files})
     splits = {s: sum(1 for f in files if f.parent.name == s) for s in ("train", "test")}
+    check_splits(data_dir, splits)
     return (f"{layout.upper()} layout, {len(classes)} classes, {splits['train']} train / "
             f"{splits['test']} test shapes")
 

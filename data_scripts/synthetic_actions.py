@@ -149,13 +149,12 @@ def build_set(target: Path, objects: dict[str, list[bytes]], sources: list[torch
 
 
 def describe(folder: Path) -> str:
-    lists = folder / "ucfTrainTestlist"
-    classes = (lists / "classInd.txt").read_text().split("\n")
-    train = len((lists / "trainlist01.txt").read_text().splitlines())
-    test = len((lists / "testlist01.txt").read_text().splitlines())
-    if not train or not test:
-        raise ValueError("empty split list")
-    return f"{len([c for c in classes if c])} classes, {train} training / {test} test clips"
+    from tasks.video.datasets import ucf101 as ucf_loader
+
+    counts = ucf_loader.validate(folder, splits=(1,))   # every listed clip exists, none empty
+    classes = ucf_loader.read_class_index(folder / "ucfTrainTestlist" / "classInd.txt")
+    return (f"{len(classes)} classes, {counts['trainlist01']} training / "
+            f"{counts['testlist01']} test clips")
 
 
 def main(argv: list[str] | None = None) -> int:

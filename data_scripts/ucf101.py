@@ -24,6 +24,7 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
 
 from data_scripts import common  # noqa: E402
 from data_scripts.common import PrepareError, parser, prepare, run  # noqa: E402
+from tasks.video.datasets import ucf101 as ucf_loader  # noqa: E402
 
 NAME = "ucf101"
 URLS = [("https://www.crcv.ucf.edu/data/UCF101/UCF101.rar", "UCF101.rar", None),
@@ -94,16 +95,11 @@ def arrange(found: Path, staging: Path, extracted: Path) -> Path:
 
 
 def describe(folder: Path) -> str:
-    lists = folder / "ucfTrainTestlist"
-    classes = [line for line in (lists / "classInd.txt").read_text().splitlines() if line.strip()]
+    counts = ucf_loader.validate(folder)   # every line of every split file names an existing video
+    classes = ucf_loader.read_class_index(folder / "ucfTrainTestlist" / "classInd.txt")
     videos = sum(1 for _ in (folder / "UCF-101").glob("*/*.avi"))
-    for n in (1, 2, 3):
-        for kind in ("trainlist", "testlist"):
-            if not (lists / f"{kind}{n:02d}.txt").is_file():
-                raise ValueError(f"missing ucfTrainTestlist/{kind}{n:02d}.txt")
-    if not videos:
-        raise ValueError("no UCF-101/<Class>/*.avi video")
-    return f"{len(classes)} classes, {videos} videos, splits 1-3"
+    return (f"{len(classes)} classes, {videos} videos, splits 1-3 "
+            f"(split 1: {counts['trainlist01']} train / {counts['testlist01']} test)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from data_scripts.common import PrepareError, parser, prepare, run   # noqa: E402
+from tasks.detection.datasets import voc                                # noqa: E402
 
 BASE = "http://host.robots.ox.ac.uk/pascal/VOC/"
 FILES = {"2007": [(BASE + "voc2007/VOCtrainval_06-Nov-2007.tar", "VOCtrainval_06-Nov-2007.tar",
@@ -43,19 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         return (folder / "VOCdevkit" / f"VOC{year}" / "Annotations").is_dir()
 
     def describe(folder: Path) -> str:
-        base = folder / "VOCdevkit" / f"VOC{year}"
-        sizes = []
-        for split in SPLITS[year]:
-            listing = base / "ImageSets" / "Main" / f"{split}.txt"
-            if not listing.is_file():
-                raise ValueError(f"{listing} is missing (for 2007, pass both the trainval and "
-                                 f"the test tar)")
-            ids = [line for line in listing.read_text().splitlines() if line.strip()]
-            first = base / "JPEGImages" / f"{ids[0].split()[0]}.jpg"
-            if not first.is_file():
-                raise ValueError(f"{first} is missing")
-            sizes.append(f"{len(ids)} {split}")
-        return f"VOC{year}: " + ", ".join(sizes) + " images"
+        counts = voc.validate(folder, year)     # every id of every split, no empty split
+        return f"VOC{year}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + " images"
 
     if year not in FILES:
         raise PrepareError(f"unknown VOC year {year}")

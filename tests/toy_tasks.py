@@ -250,12 +250,12 @@ def register() -> None:
     TASKS.register("toy_multilabel", ToyMultiLabelTask)
     DATASETS.register("toy", ToyOptions, namespace="toy_multilabel")
     MODELS.register("toy_net", lambda num_classes: ToyMultiLabelNet(num_classes),
-                    namespace="toy_multilabel")
+                    namespace="toy_multilabel", input_shape=(3, 8, 8))
     ATTACKS.register("appear_patch", AppearPatch, namespace="toy_multilabel")
     TASKS.register("toy_detection", ToyDetectionTask)
     DATASETS.register("toy", ToyOptions, namespace="toy_detection")
     MODELS.register("toy_detector", lambda num_classes: ToyDetector(num_classes),
-                    namespace="toy_detection")
+                    namespace="toy_detection", input_shape=(3, 12, 12), outputs="detections")
     ATTACKS.register("relabel_patch", RelabelPatch, namespace="toy_detection")
 
 

@@ -137,10 +137,10 @@ def read_images(paths: list[Path], labels: list[int], image_size: int | None,
         raise PractitionerInputError(f"--resize must be one of {RESIZE_MODES}, got {resize!r}")
     try:
         images = decode_images(paths, image_size, resize=resize, desc=desc)
-    except ImageDecodeError as exc:
-        raise PractitionerInputError(str(exc)) from None
-    except ValueError as exc:
+    except ValueError as exc:     # ImageDecodeError included: a bad file or an odd size
         if "image_size" not in str(exc):
+            if isinstance(exc, ImageDecodeError):
+                raise PractitionerInputError(str(exc)) from None
             raise
         detail = str(exc).split(";")[0]
         raise PractitionerInputError(

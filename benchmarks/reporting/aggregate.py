@@ -75,6 +75,15 @@ def key_of(record: dict, keys: tuple[str, ...] = CELL_KEYS) -> tuple[str, ...]:
     return tuple(str(record.get(k)) for k in keys)
 
 
+#: metric stages of a record; ``after_ra`` (after the Retuning Attack, benchmarks/
+#: post_purification.py) only where some record of the run has it
+STAGES = ("before", "after", "after_ra")
+
+
+def record_stages(records: list[dict]) -> tuple[str, ...]:
+    return tuple(s for s in STAGES if s != "after_ra" or any(s in r for r in records))
+
+
 def metric_names(records: list[dict]) -> list[str]:
     names: list[str] = []
     for record in records:
@@ -97,14 +106,17 @@ def aggregate_records(records: list[dict]) -> list[CellStats]:
         if record.get("status") == "ok":
             groups.setdefault(key_of(record), []).append(record)
     metrics = metric_names([r for rs in groups.values() for r in rs])
+    stages = record_stages([r for rs in groups.values() for r in rs])
     cells = []
     for key, rs in sorted(groups.items()):
         rs = sorted(rs, key=lambda r: r.get("seed", 0))
         values = {}
-        for stage in ("before", "after"):
+        for stage in stages:
             for name in metrics:
                 values[f"{stage}.{name}"] = Stat.of(r.get(stage, {}).get(name) for r in rs)
-        for name in TIME_KEYS:
+        for name in dict.fromkeys(n for r in rs for n in r.get("after_qra", {})):   # QRA probe
+            values[f"after_qra.{name}"] = Stat.of(r.get("after_qra", {}).get(name) for r in rs)
+        for name in TIME_KEYS + (("ra",) if "after_ra" in stages else ()):
             pick = rs if name != "attack_train" else [
                 r for r in rs if not r.get("model_cache", {}).get("cache_hit")]
             values[f"timings_s.{name}"] = Stat.of(r.get("timings_s", {}).get(name) for r in pick)
@@ -218,8 +230,11 @@ def cell_columns(cells: list[CellStats]) -> list[str]:
         for n in c.values:
             if n.startswith("before.") and n.split(".", 1)[1] not in metrics:
                 metrics.append(n.split(".", 1)[1])
-    cols = [f"{stage}.{m}" for m in metrics for stage in ("before", "after")]
-    return cols + [f"timings_s.{t}" for t in TIME_KEYS]
+    ra = any(n.startswith("after_ra.") for c in cells for n in c.values)
+    stages = ("before", "after", "after_ra") if ra else ("before", "after")
+    cols = [f"{stage}.{m}" for m in metrics for stage in stages]
+    cols += list(dict.fromkeys(n for c in cells for n in c.values if n.startswith("after_qra.")))
+    return cols + [f"timings_s.{t}" for t in TIME_KEYS + (("ra",) if ra else ())]
 
 
 def render_markdown(cells: list[CellStats], drops: list[dict], refs: list[dict],

@@ -5,7 +5,9 @@
 * ``tsne_plot``: t-SNE of penultimate features before and after purification (paper Fig. 1),
   from features + labels (the runner saves them with ``save_features: N``);
 * ``metric_bars``: the task's primary metric (accuracy, mAP, BLEU, …) and its attack metrics
-  (those where lower is better: ASR, …) per attack, before and after each defense.
+  (those where lower is better: ASR, …) per attack, before and after each defense;
+* ``ra_lines``: ASR before → after the defense → after the Retuning
+  Attack, per defense, when the records carry ``after_ra``.
 
     python benchmarks/run.py plot RUN_DIR [--out DIR]      (default DIR = RUN_DIR/plots)
 
@@ -18,6 +20,8 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
+
+from core.retuning import REFERENCE_ROWS
 
 
 def _pyplot():
@@ -164,6 +168,54 @@ def metric_bars(cells: Sequence, path: Path, metrics: Sequence[str] | None = Non
     return path
 
 
+# -- post-purification robustness (the Retuning Attack, benchmarks/runner/post_purification.py) --
+RA_STEPS = ("before", "after", "after_ra")
+RA_LABELS = ("backdoored", "after defense", "after RA")
+
+def ra_lines(cells: Sequence, path: Path, metric: str = "asr", title: str = "") -> Path:
+    """One panel per attack; one line per defense over ``RA_STEPS`` of ``metric`` (cell means)."""
+    plt = _pyplot()
+    attacks = list(dict.fromkeys(c.key["attack"] for c in cells))
+    fig, axes = plt.subplots(1, len(attacks), figsize=(4.2 * len(attacks), 3.8), squeeze=False)
+    refs = set(REFERENCE_ROWS.values())
+    for ax, attack in zip(axes[0], attacks):
+        for cell in (c for c in cells if c.key["attack"] == attack):
+            values = [cell.mean(f"{step}.{metric}") for step in RA_STEPS]
+            values = [np.nan if v is None else v for v in values]
+            ref = cell.key["defense"] in refs
+            ax.plot(range(len(RA_STEPS)), values, "--" if ref else "-o", label=cell.key["defense"],
+                    color="grey" if cell.key["defense"] == REFERENCE_ROWS["clean"] else None,
+                    alpha=0.8 if ref else 1.0)
+        ax.set_xticks(range(len(RA_STEPS)))
+        ax.set_xticklabels(RA_LABELS)
+        ax.set_ylim(-2, 102)
+        ax.set_ylabel(f"{metric} (%)")
+        ax.set_title(attack)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    if title:
+        fig.suptitle(title)
+    path = _save(fig, path)
+    plt.close(fig)
+    return path
+
+
+def ra_plots(cells: Sequence, out: Path) -> list[Path]:
+    """``ra-<task>-<dataset>-<model>.png`` for every group whose cells carry ``after_ra``."""
+    written = []
+    for group in dict.fromkeys((c.key["task"], c.key["dataset"], c.key["model"]) for c in cells):
+        members = [c for c in cells if (c.key["task"], c.key["dataset"], c.key["model"]) == group
+                   and c.mean(f"after_ra.{_ra_metric(c)}") is not None]
+        if members:
+            written.append(ra_lines(members, Path(out) / f"ra-{'-'.join(group)}.png",
+                                    _ra_metric(members[0]), " / ".join(group)))
+    return written
+
+
+def _ra_metric(cell) -> str:
+    names = cell.attack_metrics()
+    return "asr" if "asr" in names or not names else names[0]
+
+
 def plot_run(run_dir: Path, out: Path | None = None) -> list[Path]:
     """Every figure a run's records allow, under ``out`` (default ``RUN_DIR/plots``)."""
     from .aggregate import aggregate_records
@@ -181,6 +233,8 @@ def plot_run(run_dir: Path, out: Path | None = None) -> list[Path]:
         members = [c for c in cells if (c.key["task"], c.key["dataset"], c.key["model"]) == group]
         written.append(metric_bars(members, out / f"bars-{'-'.join(group)}.png",
                                    title=" / ".join(group)))
+    if any("after_ra" in r for r in ok):          # post-purification robustness (RA)
+        written += ra_plots(cells, out)
     for record in ok:
         stem = "-".join(str(record[k]) for k in ("task", "dataset", "model", "attack", "defense"))
         stem += f"-seed{record['seed']}"

@@ -78,6 +78,9 @@ class Report:
 
 
 STAGES = ("before", "after", "timings_s")
+#: ``regression.cells``: per-cell tolerances {"task/dataset/model/attack/defense": {stage: {...}}}
+#: that replace the stage-wide ones for that cell (a noisy cell need not loosen every other)
+CELLS = "cells"
 
 
 def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:
@@ -97,6 +100,18 @@ def parse_tolerance(value: Any, where: str) -> tuple[float, bool]:
 
 def check_tolerances(tolerances: Mapping[str, Any]) -> None:
     for stage, metrics in tolerances.items():
+        if stage == CELLS:
+            if not isinstance(metrics, Mapping):
+                raise ConfigError("regression.cells must map task/dataset/model/attack/defense to "
+                                  "{stage: {metric: tolerance}}")
+            for cell, block in metrics.items():
+                if str(cell).count("/") != len(CELL_KEYS) - 1 or not isinstance(block, Mapping):
+                    raise ConfigError(f"regression.cells: {cell!r} is not task/dataset/model/"
+                                      f"attack/defense with a {{stage: {{metric: tolerance}}}}")
+                if CELLS in block:
+                    raise ConfigError(f"regression.cells.{cell}: cells do not nest")
+                check_tolerances(block)
+            continue
         if stage not in STAGES:
             raise ConfigError(f"regression: unknown stage {stage!r}; use one of {', '.join(STAGES)}"
                               f" (e.g. regression.after.asr=2.0)")
@@ -111,6 +126,8 @@ def tolerances_from(preset_block: Mapping[str, Any] | None, flags: list[str] | N
     import yaml
 
     merged: dict = {s: dict(m) for s, m in (preset_block or DEFAULT_TOLERANCES).items()}
+    if CELLS in merged:     # cells keep their own (deep) blocks
+        merged[CELLS] = {k: {s: dict(m) for s, m in v.items()} for k, v in merged[CELLS].items()}
     for item in flags or []:
         key, sep, raw = item.partition("=")
         if not sep or key.count(".") != 1:
@@ -162,7 +179,11 @@ def compare(cells: list[CellStats], baseline: dict[Key, dict[str, float]],
             report.regressions.append(Finding(key, "", None, None, None))
             continue
         report.cells += 1
-        for stage, metrics in tolerances.items():
+        own = (tolerances.get(CELLS) or {}).get("/".join(key), {})
+        stages = {s: dict(m) for s, m in tolerances.items() if s != CELLS}
+        for stage, metrics in own.items():
+            stages.setdefault(stage, {}).update(metrics)
+        for stage, metrics in stages.items():
             for metric, tol in metrics.items():
                 if metric == PRIMARY:
                     metric = cell.primary_metric

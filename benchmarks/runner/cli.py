@@ -7,6 +7,8 @@
     python benchmarks/run.py plot RUN_DIR [--out DIR]
     python benchmarks/run.py sweep NAME --preset quick [matrix flags] [--dry-run]
     python benchmarks/run.py compare RUN_DIR --baseline DIR_OR_CSV [--preset P] [--tolerance k=v]
+    python benchmarks/run.py reproduce TABLE | --list [--smoke] [--scale quick]   (the paper's tables)
+    python benchmarks/run.py --task X         (the task's own default preset)
 
 Flags override the preset; ``--set defense_options.nft.iterations=200`` overrides any key.
 Re-running the same command resumes: finished cells are skipped.
@@ -28,7 +30,7 @@ from benchmarks.runner.presets import load_preset
 from core.config import ConfigError
 
 EXIT_OK, EXIT_FAILED_CELLS, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-SUBCOMMANDS = ("aggregate", "plot", "sweep", "compare")
+SUBCOMMANDS = ("aggregate", "plot", "sweep", "compare", "reproduce")
 INPUT_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError)
 
 
@@ -46,7 +48,8 @@ def _seeds(text: str | None) -> list[int] | None:
 
 
 def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="smoke", help="preset name or YAML path")
+    parser.add_argument("--preset", help="preset name or YAML path (default: the --task's own "
+                        "default preset, else smoke)")
     parser.add_argument("--task")
     parser.add_argument("--dataset")
     parser.add_argument("--model")
@@ -60,6 +63,10 @@ def add_matrix_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a preset key, e.g. train.epochs=5 (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument("--post-purification", metavar="PROBES",
+                        help="comma-separated post-purification probes after every defense "
+                             "(ra: the Retuning Attack; qra: the query-based reactivation "
+                             "attack, needs ra), or 'none'; default: the preset's")
     scale = parser.add_argument_group("scale-out (benchmarks/runner/executors.py)")
     scale.add_argument("--executor", choices=("local", "ray", "slurm"), default="local")
     scale.add_argument("--ray-address", help="Ray cluster address (default: a local instance)")
@@ -88,10 +95,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def preset_name(args: argparse.Namespace) -> str:
+    """``--preset``, else the ``--task``'s own default preset, else ``smoke``."""
+    if args.preset:
+        return args.preset
+    if not args.task:
+        return "smoke"
+    from benchmarks.runner.task_defaults import default_preset
+
+    return default_preset(args.task)
+
+
 def _overrides(args: argparse.Namespace) -> dict:
     return {"task": args.task, "dataset": args.dataset, "model": args.model,
             "attacks": _csv(args.attacks), "defenses": _csv(args.defenses),
-            "seeds": _seeds(args.seeds), "device": args.device}
+            "seeds": _seeds(args.seeds), "device": args.device,
+            "post_purification": _probes(getattr(args, "post_purification", None))}
+
+
+def _probes(text: str | None) -> list[str] | None:
+    return [] if text is not None and text.strip() == "none" else _csv(text)
 
 
 def _executor(args: argparse.Namespace, out: Path):
@@ -148,21 +171,42 @@ def regression_exit(run_dir: Path, baseline: Path, tolerances: dict, fail: bool)
 def main_matrix(argv: list[str] | None) -> int:
     args = parse_args(argv)
     try:
-        preset = load_preset(args.preset, _overrides(args), args.set)
-        out = args.out or Path("runs") / preset.name
+        from benchmarks.runner.preset_groups import group_presets, is_group
+
+        name = preset_name(args)
+        if is_group(name):       # several presets (tasks) into one folder: runner/preset_groups.py
+            group, presets = group_presets(name, _overrides(args), args.set)
+            block, out = group.regression, args.out or Path("runs") / group.name
+        else:
+            presets = [load_preset(name, _overrides(args), args.set)]
+            block, out = presets[0].regression, args.out or Path("runs") / presets[0].name
         tolerances = None
         if args.compare_to is not None or args.tolerance:
             from benchmarks.reporting.regression import tolerances_from
 
-            tolerances = tolerances_from(preset.regression or None, args.tolerance)
+            tolerances = tolerances_from(block or None, args.tolerance)
             if args.compare_to is not None and not args.compare_to.exists():
                 raise FileNotFoundError(f"--compare-to {args.compare_to} not found")
-        code, _ = run_matrix(preset, args, out, _command(argv))
+        if len(presets) > 1:    # every part resolved before the first one trains
+            from benchmarks.runner.matrix import MatrixRunner
+
+            for preset in presets:
+                MatrixRunner(preset, out, args.data_root, progress=False).validate()
+        code = EXIT_OK
+        for preset in presets:
+            part_code, _ = run_matrix(preset, args, out, _command(argv))
+            if part_code == EXIT_INTERRUPTED:
+                return part_code
+            code = max(code, part_code)
         if code == EXIT_INTERRUPTED or args.compare_to is None:
             return code
         regressed = regression_exit(out, args.compare_to, tolerances, args.fail_on_regression)
         return regressed if regressed != EXIT_OK else code
     except INPUT_ERRORS as exc:
+        if args.preset is None and args.task:   # `--task X` alone: one line, with the fix
+            from benchmarks.runner.task_defaults import one_line
+
+            exc = one_line(exc)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
@@ -212,7 +256,9 @@ def main_compare(argv: list[str]) -> int:
     parser.add_argument("--tolerance", action="append", default=[], metavar="STAGE.METRIC=VALUE")
     args = parser.parse_args(argv)
     try:
-        block = load_preset(args.preset).regression if args.preset else None
+        from benchmarks.runner.preset_groups import regression_block
+
+        block = regression_block(args.preset) if args.preset else None
         tolerances = tolerances_from(block or None, args.tolerance)
         return regression_exit(args.run_dir, args.baseline, tolerances, fail=True)
     except INPUT_ERRORS as exc:
@@ -231,6 +277,7 @@ def main_sweep(argv: list[str]) -> int:
     add_matrix_flags(parser)
     args = parser.parse_args(argv)
     try:
+        args.preset = preset_name(args)
         name, spec, runs = expand(args.sweep, args.preset, _overrides(args), args.set)
         base = args.out or Path("runs") / "sweeps" / name / Path(args.preset).stem
         for run in runs:      # every run validated before the first one starts
@@ -264,6 +311,10 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in SUBCOMMANDS:
         try:
+            if args[0] == "reproduce":      # the paper's tables: runner/reproduce.py
+                from benchmarks.runner.reproduce import main as main_reproduce
+
+                return main_reproduce(args[1:])
             return {"aggregate": main_aggregate, "plot": main_plot, "sweep": main_sweep,
                     "compare": main_compare}[args[0]](args[1:])
         except ConfigError as exc:

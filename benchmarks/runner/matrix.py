@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import importlib
 import json
+import shutil
 import sys
 import time
 import traceback
@@ -23,8 +24,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from core.adapter import Splits, TaskAdapter
+from core.adapter import CleanSetError, Splits, TaskAdapter
 from core.attack import Attack, PoisonResult, tensor_hash
+from core.bad_data import content_fingerprint, skipped_summary
 from core.checkpoint import load_model, save_model
 from core.config import from_dict, to_dict
 from core.cpu_numerics import resolve_cpu_bf16
@@ -36,6 +38,7 @@ from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, fit
 
 from ..reporting.features import save_features
+from .post_purification import RetuningProbe, check_probes
 from .presets import Preset
 
 importlib.import_module("tasks")   # registers the task adapters lazily
@@ -145,6 +148,10 @@ class MatrixRunner:
         # checkout changes while a long matrix is running
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
+        ra, qra = check_probes(preset.post_purification, preset.post_purification_options)
+        self.retuning = RetuningProbe(self, ra, qra, {
+            "cell": Cell, "hash": _hash, "clean_hash": _clean_hash, "train_key": train_cache_key}
+        ) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""
@@ -164,7 +171,7 @@ class MatrixRunner:
         if missing:
             raise ValueError(f"task adapter {adapter_cls.__name__} ({p.task!r}) does not implement "
                              f"the required method(s) {', '.join(missing)} "
-                             f"(docs/adding_a_modality.md)")
+                             f"(README.md, \"Adding a modality\")")
         DATASETS.get(p.dataset, namespace=p.task)
         MODELS.get(p.model, namespace=p.task)
         options_cls = data_options_class(p.task, p.dataset)
@@ -254,9 +261,44 @@ class MatrixRunner:
         p = self.preset
         adapter: TaskAdapter = TASKS.get(p.task)()
         splits = adapter.load_splits(p.dataset, self.data_root, p.data, seed)
+        skipped = skipped_summary(f"{p.task}/{p.dataset}", splits.info)
+        if skipped:
+            tqdm.write(skipped)
         built = {a: adapter.build_attack(a, p.attack_options.get(a), splits) for a in attacks}
         adapter.build_model(p.model, splits)
+        self.check_fit(adapter, splits)
         return adapter, splits, built
+
+    def check_fit(self, adapter: TaskAdapter, splits: Splits) -> None:
+        """Before any training: the training split holds one training batch and the clean split
+        at least one batch of every requested defense that purifies on it. Otherwise one error
+        naming the preset keys to change and values that fit (the runner stops; nothing is
+        capped silently)."""
+        p, clean, fixes, reasons = self.preset, splits.clean, [], []
+        if len(splits.train) < self.train_config.batch_size:
+            reasons.append(f"training: the attacker's split holds {len(splits.train)} sample(s), "
+                           f"fewer than one batch of {self.train_config.batch_size}")
+            fixes.append(f"train.batch_size={len(splits.train)}")
+        for name in p.defenses:
+            if name in self.unsupported:
+                continue
+            defense = self.build_defense(name)
+            batch = getattr(defense.config, "batch_size", None)
+            if getattr(defense, "training_time", False) or not isinstance(batch, int):
+                continue
+            try:
+                adapter.check_clean_set(clean, batch)
+            except CleanSetError as exc:
+                reasons.append(f"{name}: {exc}")
+                if len(clean) < batch:
+                    fixes.append(f"defense_options.{name}.batch_size={len(clean)}")
+        if reasons:
+            fix = (f"change {' '.join('--set ' + f for f in fixes)} (or give the splits more "
+                   f"data: the task's data.clean_* / data.train_* options)" if fixes else
+                   "enlarge the clean split with the task's data.clean_* options")
+            raise CleanSetError(f"preset {p.name!r} does not fit {p.task}/{p.dataset} (clean "
+                                f"split {len(clean)}, training split {len(splits.train)} "
+                                f"sample(s)): " + "; ".join(reasons) + f"; {fix}")
 
     def run_local(self, cells: list[Cell], outcome: MatrixOutcome, bar: tqdm) -> None:
         """In this process: data loaded once per seed, backdoor trained once per attack."""
@@ -273,6 +315,7 @@ class MatrixRunner:
     def prepare_attack(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
                        seed: int) -> AttackState:
         attack.artifact_dir = self.cache_dir   # learned trigger parts are cached beside models
+        attack.progress = self.progress
         attack.prepare(splits.train, adapter, self.device, seed)
         poison = attack.poison(splits.train, make_generator(seed))
         model, train_info = self._backdoored_model(adapter, splits, attack, poison, seed)
@@ -328,6 +371,10 @@ class MatrixRunner:
                                     "defense": result.wall_time_s,
                                     "eval": state.before_eval_s + after_eval},
                       "diagnostics": result.diagnostics}
+            if self.retuning is not None:   # post-purification robustness (Retuning Attack)
+                extra = self.retuning.after_defense(adapter, splits, state, result.model, seed)
+                record["timings_s"]["ra"] = extra.pop("ra_s")
+                record.update(extra)
             return write_record(self.path(cell), record), True
         except UnsupportedDefenseError as exc:   # found only once it ran: a refusal, not a failure
             return self.write_unsupported(cell, str(exc), phase="defense", base=base), True
@@ -370,11 +417,17 @@ class MatrixRunner:
             load_model(model, path)
             return model.to(self.device).eval(), {"cache_hit": True, "cache_key": key,
                                                   "wall_time_s": 0.0}
-        info = fit(model, adapter, poison.data, self.train_config, self.device, seed)
+        # per-epoch checkpoints beside the cache entry: a rerun after an interruption resumes
+        partial = path.with_suffix(".partial")
+        info = fit(model, adapter, poison.data, self.train_config, self.device, seed,
+                   checkpoint_dir=partial)
         save_model(model, path, metadata={"task": p.task, "dataset": p.dataset, "model": p.model,
                                           "attack": attack.describe(), "seed": seed})
+        shutil.rmtree(partial, ignore_errors=True)
+        resumed = {"resumed_from_epoch": info["resumed_from_epoch"]} \
+            if "resumed_from_epoch" in info else {}
         return model, {"cache_hit": False, "cache_key": key, "wall_time_s": info["wall_time_s"],
-                       "final_loss": info["loss_curve"][-1]}
+                       "final_loss": info["loss_curve"][-1], **resumed}
 
     # -- records ------------------------------------------------------------------------------
     def _base_record(self, splits: Splits, attack: Attack, poison: PoisonResult, defense: str,
@@ -384,7 +437,9 @@ class MatrixRunner:
             **self._identity(Cell(seed, attack.name, defense)),
             "config": {"preset": to_dict(p), "train": to_dict(self.train_config),
                        "attack": attack.describe(), "data_root": self.data_root},
-            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean)},
+            "data": {**splits.info, "clean_hash": _clean_hash(splits.clean),
+                     "fingerprint": splits.info.get("fingerprint") or content_fingerprint(
+                         {"train": splits.train, "test": splits.test, "clean": splits.clean})},
             "poison_index_hash": poison.index_hash, "poisoned_count": len(poison.indices),
             "model_cache": {k: v for k, v in train_info.items() if k != "wall_time_s"},
             "numeric_path": self.numeric_path,

@@ -3,13 +3,18 @@
 Each file starts with a comment header saying the hardware it is meant for, the numbers it is
 expected to reach and how many runs it makes. Unknown keys are errors. Command-line flags and
 ``--set dotted.key=value`` override the file.
+
+``per_dataset: {<dataset>: {<preset keys>}}`` holds what changes with the dataset the run
+gets (``--dataset``), e.g. the attack target: a VOC class for ``voc07``, a COCO class for
+``coco``. The block of the run's dataset is merged over the file (mappings key by key) before
+``--set`` applies; blocks of other datasets are dropped.
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -38,6 +43,9 @@ class Preset:
     # nightly regression tolerances: {stage: {metric: tolerance}}, stage before/after/timings_s;
     # a number is absolute (metric units), "N%" is relative to the baseline value
     regression: dict = field(default_factory=dict)
+    # post-purification probes run after every defense (benchmarks/runner/post_purification.py): "ra"
+    post_purification: list[str] = field(default_factory=list)
+    post_purification_options: dict = field(default_factory=dict)   # probe -> options
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -52,6 +60,8 @@ class Preset:
         if self.save_features < 0:
             raise ConfigError(f"save_features must be ≥ 0, got {self.save_features}")
         check_tolerances(self.regression)
+        from .post_purification import check_probes
+        check_probes(self.post_purification, self.post_purification_options)
 
 
 def all_defenses() -> list[str]:
@@ -98,6 +108,27 @@ def read_preset_data(name_or_path: str) -> dict:
     return data
 
 
+def merge_into(base: dict, extra: Mapping[str, Any]) -> None:
+    """``extra`` merged into ``base`` in place, mappings key by key, other values replaced."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            merge_into(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+
+
+def apply_per_dataset(data: dict) -> None:
+    """Merge the ``per_dataset`` block of ``data["dataset"]`` into ``data`` (module docstring)."""
+    blocks = data.pop("per_dataset", None) or {}
+    if not isinstance(blocks, dict) or not all(isinstance(b, dict) for b in blocks.values()):
+        raise ConfigError("per_dataset must map dataset names to mappings of preset keys")
+    chosen = blocks.get(data.get("dataset"))
+    if chosen:
+        if {"dataset", "task", "per_dataset"} & set(chosen):
+            raise ConfigError("a per_dataset block cannot set dataset, task or per_dataset")
+        merge_into(data, chosen)
+
+
 def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
                 sets: list[str] | None = None,
                 assignments: list[tuple[str, Any]] | None = None) -> Preset:
@@ -107,6 +138,7 @@ def load_preset(name_or_path: str, overrides: dict[str, Any] | None = None,
     for key, value in (overrides or {}).items():
         if value is not None:
             data[key] = value
+    apply_per_dataset(data)
     # a flag that narrows the file's attacks/defenses drops the file's options for the names it
     # removed (they are the preset's, not the user's); options given with --set are still
     # checked against what the run uses

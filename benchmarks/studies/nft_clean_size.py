@@ -45,7 +45,7 @@ def grown_clean(splits, poison_indices: torch.Tensor, size: float, num_classes: 
     pool = torch.nonzero(untouched).flatten()
     labels = splits.train.targets.cpu()[pool]
     picked, _ = balanced_split(labels, max(1, extra // num_classes), num_classes,
-                               make_generator(seed + 1))
+                               make_generator(seed + 1), leave_one=False)
     index = pool[picked]
     return TensorData(torch.cat([held.inputs.cpu(), splits.train.inputs.cpu()[index]]),
                       torch.cat([held.targets.cpu(), labels[picked]]))

@@ -13,17 +13,15 @@ three stages, replacing the attack's ordinary training:
    (SGD lr 5e-4, momentum 0.9, wd 1e-4, Nesterov, no augmentation).
 
 Defaults: official code (github.com/bboylyg/ABL, config.py, backdoor_isolation.py,
-backdoor_unlearning.py; design §5 "γ 0.5, isolate 1 %"): LGA, 10 isolation epochs at lr 0.1
+backdoor_unlearning.py; docs/design.md §5 "γ 0.5, isolate 1 %"): LGA, 10 isolation epochs at lr 0.1
 (momentum 0.9, wd 1e-4, Nesterov), 5 unlearning epochs at 5e-4. The official isolation script
 sorts losses in *descending* order before taking the first 1 %; the paper (and BackdoorBench)
 isolate the lowest-loss samples, which we follow. Batch size comes from the TrainConfig.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -31,9 +29,10 @@ from torch import nn
 from ..adapter import TaskAdapter
 from ..data import TensorData
 from ..training import fit
-from .base import DefenseResult, TrainingTimeDefense
-from .common import (Stopwatch, check_positive, check_unit_interval, gradient_step, run_batches,
-                     sample_loss_support, seeded)
+from .base import TrainingTimeDefense, Workspace
+from .configs import check_positive, check_unit_interval
+from .loops import gradient_step, run_batches
+from .support import sample_loss_support
 
 
 @dataclass(frozen=True)
@@ -78,52 +77,46 @@ class ABL(TrainingTimeDefense):
     def supports(self, adapter: TaskAdapter) -> str | None:
         return sample_loss_support(adapter, "ABL")
 
-    def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
-              train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: ABLConfig = self.config
-        device = torch.device(device)
-        work = copy.deepcopy(model).to(device)
-        data = poisoned_train.to(device)
-        batch = train_config.batch_size
+        batch = ws.train_config.batch_size
 
         def optimizer(lr: float) -> torch.optim.SGD:
-            return torch.optim.SGD(work.parameters(), lr=lr, momentum=config.momentum,
+            return torch.optim.SGD(ws.model.parameters(), lr=lr, momentum=config.momentum,
                                    weight_decay=config.weight_decay, nesterov=True)
 
         def lga(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            loss = adapter.loss(work, inputs, targets)
+            loss = ws.adapter.loss(ws.model, inputs, targets)
             return torch.sign(loss - config.gamma) * loss
 
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            work.train()
-            augmentation = adapter.train_augmentation()
-            isolation_curve = run_batches(
-                gradient_step(lga, optimizer(config.isolation_lr)), data, batch_size=batch,
-                generator=generator, epochs=config.isolation_epochs, augmentation=augmentation,
-                desc="ABL isolation", progress=config.progress)
-            losses = sample_losses(adapter, work, data, config.loss_batch_size)
-            count = max(1, int(len(data) * config.isolation_ratio))
-            isolated = torch.sort(torch.argsort(losses)[:count]).values
-            rest = torch.ones(len(data), dtype=torch.bool)
-            rest[isolated] = False
-            epochs = train_config.epochs if config.finetune_epochs is None \
-                else config.finetune_epochs
-            train_info: dict = {}
-            if epochs > 0:
-                stage2 = dataclasses.replace(train_config, epochs=epochs)
-                train_info = fit(work, adapter, data.subset(torch.nonzero(rest).flatten()),
-                                 stage2, device, seed + 1)
-            work.train()
-            unlearning_curve = run_batches(
-                gradient_step(lambda x, y: adapter.loss(work, x, y),
-                              optimizer(config.unlearning_lr), ascent=True),
-                data.subset(isolated), batch_size=batch, generator=generator,
-                epochs=config.unlearning_epochs, desc="ABL unlearning",
-                progress=config.progress)
-            work.eval()
-        return DefenseResult(work, watch.seconds, {
+        ws.model.train()
+        augmentation = ws.adapter.train_augmentation()
+        isolation_curve = run_batches(
+            gradient_step(lga, optimizer(config.isolation_lr)), ws.data, batch_size=batch,
+            generator=ws.generator, epochs=config.isolation_epochs, augmentation=augmentation,
+            desc="ABL isolation", progress=config.progress)
+        losses = sample_losses(ws.adapter, ws.model, ws.data, config.loss_batch_size)
+        count = max(1, int(len(ws.data) * config.isolation_ratio))
+        isolated = torch.sort(torch.argsort(losses)[:count]).values
+        rest = torch.ones(len(ws.data), dtype=torch.bool)
+        rest[isolated] = False
+        epochs = ws.train_config.epochs if config.finetune_epochs is None \
+            else config.finetune_epochs
+        train_info: dict = {}
+        if epochs > 0:
+            stage2 = dataclasses.replace(ws.train_config, epochs=epochs)
+            train_info = fit(ws.model, ws.adapter, ws.data.subset(torch.nonzero(rest).flatten()),
+                             stage2, ws.device, ws.seed + 1)
+        ws.model.train()
+        unlearning_curve = run_batches(
+            gradient_step(lambda x, y: ws.adapter.loss(ws.model, x, y),
+                          optimizer(config.unlearning_lr), ascent=True),
+            ws.data.subset(isolated), batch_size=batch, generator=ws.generator,
+            epochs=config.unlearning_epochs, desc="ABL unlearning",
+            progress=config.progress)
+        ws.model.eval()
+        return ws.model, {
             "isolated_indices": isolated.tolist(), "isolated": count,
             "isolation_loss_curve": isolation_curve,
             "train_loss_curve": train_info.get("loss_curve", []),
-            "unlearning_loss_curve": unlearning_curve})
+            "unlearning_loss_curve": unlearning_curve}

@@ -16,7 +16,7 @@ layer included, the output layer excluded; a unit followed by a normalisation la
 through the norm's γ, exactly the BatchNorm-γ masks of the official code (``NoisyBatchNorm2d``).
 
 Defaults are the official code's (github.com/csdongxian/ANP_backdoor, optimize_mask_cifar.py
-and prune_neuron_cifar.py; design §5): ε 0.4, one perturbation step, α 0.2, mask SGD lr 0.2 with
+and prune_neuron_cifar.py; docs/design.md §5): ε 0.4, one perturbation step, α 0.2, mask SGD lr 0.2 with
 momentum 0.9, batch 128, 2,000 iterations drawn with replacement, BN in train mode, prune by
 threshold 0.2 (the official script sweeps thresholds; 0.2 is the paper's choice). As in the
 official code the perturbation is not re-clipped after its ascent step.
@@ -31,12 +31,12 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
 from ..masks import MaskedLayer, fold_masks, inject_masks, mask_values
-from .base import Defense, DefenseResult
-from .common import (Stopwatch, check_positive, check_unit_interval, freeze, prepare,
-                     run_batches, seeded)
+from .base import Defense, Workspace
+from .configs import check_positive, check_unit_interval
+from .finetune import freeze
+from .loops import descend, run_batches
+from .weight_masks import clamp_unit
 
 
 @dataclass(frozen=True)
@@ -125,15 +125,13 @@ class ANP(Defense):
     name = "anp"
     Config = ANPConfig
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: ANPConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        example = adapter.example_input(clean)
-        freeze(work)
-        options = {**MASK_OPTIONS, "output_layers": adapter.output_layers(work, example)}
-        masked = inject_masks(work, example, **options)
-        noises = add_noise(work, masked)
+        freeze(ws.model)
+        example = ws.adapter.example_input(ws.data)
+        options = {**MASK_OPTIONS, "output_layers": ws.adapter.output_layers(ws.model, example)}
+        masked = inject_masks(ws.model, example, **options)
+        noises = add_noise(ws.model, masked)
         masks = [layer.mask for layer in masked]
         mask_opt = torch.optim.SGD(masks, lr=config.lr, momentum=config.momentum)
         noise_opt = torch.optim.SGD([n.noise for n in noises], lr=config.eps / config.steps)
@@ -146,40 +144,32 @@ class ANP(Defense):
             if config.eps > 0:
                 with torch.no_grad():   # random start in [−ε, ε]
                     for noise in noises:
-                        draw = torch.rand(noise.noise.shape, generator=generator)
+                        draw = torch.rand(noise.noise.shape, generator=ws.generator)
                         noise.noise.copy_((2 * draw - 1).to(noise.noise) * config.eps)
                 set_noise(True)
                 for _ in range(config.steps):
                     noise_opt.zero_grad(set_to_none=True)
-                    (-adapter.loss(work, inputs, targets)).backward()
+                    (-ws.adapter.loss(ws.model, inputs, targets)).backward()
                     for noise in noises:
                         if noise.noise.grad is not None:     # signed-gradient ascent
                             noise.noise.grad = torch.sign(noise.noise.grad)
                     noise_opt.step()
-                robust = adapter.loss(work, inputs, targets)
+                robust = ws.adapter.loss(ws.model, inputs, targets)
             else:
-                robust = torch.zeros((), device=device)
+                robust = torch.zeros((), device=ws.device)
             set_noise(False)
-            natural = adapter.loss(work, inputs, targets)
+            natural = ws.adapter.loss(ws.model, inputs, targets)
             loss = config.alpha * natural + (1 - config.alpha) * robust
-            mask_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            mask_opt.step()
-            with torch.no_grad():
-                for mask in masks:
-                    mask.clamp_(0.0, 1.0)
-            return loss.detach()
+            return descend(loss, mask_opt, after=lambda: clamp_unit(masks))
 
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            work.train(config.bn_mode == "train")
-            curve = run_batches(step, clean, batch_size=config.batch_size, generator=generator,
-                                iterations=config.iterations, desc="ANP",
-                                augmentation=adapter.train_augmentation() if config.augment
-                                else None, progress=config.progress)
-            learned = mask_values(masked)
-            purified, pruned = prune_by_threshold(model, example, learned, config.threshold,
-                                                  device, **options)
-        return DefenseResult(purified, watch.seconds, {
+        ws.model.train(config.bn_mode == "train")
+        curve = run_batches(step, ws.data, batch_size=config.batch_size, generator=ws.generator,
+                            iterations=config.iterations, desc="ANP",
+                            augmentation=ws.adapter.train_augmentation() if config.augment
+                            else None, progress=config.progress)
+        learned = mask_values(masked)
+        purified, pruned = prune_by_threshold(ws.original, example, learned, config.threshold,
+                                              ws.device, **options)
+        return purified, {
             "masks": learned, "pruned": pruned, "units": sum(m.numel() for m in masks),
-            "threshold": config.threshold, "loss_curve": curve, "steps": len(curve)})
+            "threshold": config.threshold, "loss_curve": curve, "steps": len(curve)}

@@ -19,7 +19,7 @@ Masked layers: every Conv/Linear that runs in forward except the adapter's ``out
 (the official code clamps in the mask step, not in the trigger search; we clamp in both). The
 model's own predictions (``adapter.predicted_targets``) are the trigger search's targets.
 
-Defaults: official code (github.com/jinghuichen/AWM, main.py; design §5): Adam 1e-2,
+Defaults: official code (github.com/jinghuichen/AWM, main.py; docs/design.md §5): Adam 1e-2,
 outer 20, inner 5 (epochs' worth of batches, ``int(N / batch) · inner`` draws with
 replacement), α 0.9, γ 1e-8, trigger L1 budget 1,000, trigger SGD lr 10, batch 128, model in
 eval mode, no augmentation, no shrink steps.
@@ -31,13 +31,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
 from ..masks import fold_masks, trace_layers
-from .base import Defense, DefenseResult, UnsupportedDefenseError
-from .common import (Stopwatch, WeightMask, add_mask, check_positive, check_unit_interval,
-                     clamp_to, freeze, parameter_order, perturbation_support, prepare,
-                     require_perturbable, run_batches, seeded)
+from .base import Defense, UnsupportedDefenseError, Workspace
+from .configs import check_positive, check_unit_interval
+from .finetune import freeze
+from .loops import descend, run_batches
+from .support import PerturbsInputs, clamp_to
+from .weight_masks import WeightMask, add_mask, clamp_unit, parameter_order
 
 
 @dataclass(frozen=True)
@@ -61,42 +61,37 @@ class AWMConfig:
             raise ValueError(f"AWM gamma must be ≥ 0, got {self.gamma}")
 
 
-class AWM(Defense):
+class AWM(PerturbsInputs, Defense):
     name = "awm"
+    label = "AWM"
     Config = AWMConfig
 
-    def supports(self, adapter: TaskAdapter) -> str | None:
-        return perturbation_support(adapter, "AWM")
-
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: AWMConfig = self.config
-        require_perturbable(adapter, clean, "AWM")
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        example = adapter.example_input(clean)
-        outputs = set(adapter.output_layers(work, example))
-        modules = dict(work.named_modules())
-        names = [n for n in trace_layers(work, example).order if n not in outputs]
+        example = ws.adapter.example_input(ws.data)
+        outputs = set(ws.adapter.output_layers(ws.model, example))
+        modules = dict(ws.model.named_modules())
+        names = [n for n in trace_layers(ws.model, example).order if n not in outputs]
         if not names:
             raise UnsupportedDefenseError(f"AWM masks the weights of the Conv/Linear layers "
-                                          f"before the output layer; {type(model).__name__} "
+                                          f"before the output layer; {type(ws.original).__name__} "
                                           f"has none")
-        freeze(work).eval()
+        freeze(ws.model).eval()
         masks = [add_mask(modules[n], WeightMask(modules[n].weight,
                                                  parameter_order(modules[n]))).mask
                  for n in names]
         optimizer = torch.optim.Adam(masks, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=config.lr_decay)
-        bounds = adapter.input_bounds()
-        batches = max(1, len(clean) // min(config.batch_size, len(clean))) * config.inner
-        one = clean.input_example(1)
-        trigger = torch.zeros((1, *one.shape[1:]), device=device, dtype=one.dtype,
+        bounds = ws.adapter.input_bounds()
+        batches = max(1, len(ws.data) // min(config.batch_size, len(ws.data))) * config.inner
+        one = ws.data.input_example(1)
+        trigger = torch.zeros((1, *one.shape[1:]), device=ws.device, dtype=one.dtype,
                               requires_grad=True)
 
         def trigger_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
-                predicted = adapter.predicted_targets(work, inputs)
-            loss = adapter.loss(work, clamp_to(inputs + trigger, bounds), predicted)
+                predicted = ws.adapter.predicted_targets(ws.model, inputs)
+            loss = ws.adapter.loss(ws.model, clamp_to(inputs + trigger, bounds), predicted)
             trigger_opt.zero_grad(set_to_none=True)
             (-loss).backward()
             trigger_opt.step()
@@ -104,41 +99,33 @@ class AWM(Defense):
 
         def mask_step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
             perturbed = clamp_to(inputs + trigger.detach(), bounds)
-            loss = (config.alpha * adapter.loss(work, inputs, targets)
-                    + (1 - config.alpha) * adapter.loss(work, perturbed, targets)
+            loss = (config.alpha * ws.adapter.loss(ws.model, inputs, targets)
+                    + (1 - config.alpha) * ws.adapter.loss(ws.model, perturbed, targets)
                     + config.gamma * sum(m.abs().sum() for m in masks))
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            with torch.no_grad():
-                for mask in masks:
-                    mask.clamp_(0.0, 1.0)
-            return loss.detach()
+            return descend(loss, optimizer, after=lambda: clamp_unit(masks))
 
         trigger_losses: list[float] = []
         mask_losses: list[float] = []
         trigger_norms: list[float] = []
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            for _ in range(config.outer):
-                with torch.no_grad():
-                    trigger.zero_()
-                trigger_opt = torch.optim.SGD([trigger], lr=config.trigger_lr)
-                trigger_losses += run_batches(trigger_step, clean, batch_size=config.batch_size,
-                                              generator=generator, iterations=batches,
-                                              desc="AWM trigger", progress=config.progress)
-                with torch.no_grad():
-                    norm = trigger.abs().sum()
-                    trigger.mul_(torch.clamp(config.trigger_norm / (norm + 1e-12), max=1.0))
-                trigger_norms.append(float(trigger.detach().abs().sum()))
-                mask_losses += run_batches(mask_step, clean, batch_size=config.batch_size,
-                                           generator=generator, iterations=batches,
-                                           desc="AWM masks", progress=config.progress)
-                scheduler.step()
-            values = torch.cat([m.detach().flatten() for m in masks])
-            fold_masks(work)
-        return DefenseResult(work.eval(), watch.seconds, {
+        for _ in range(config.outer):
+            with torch.no_grad():
+                trigger.zero_()
+            trigger_opt = torch.optim.SGD([trigger], lr=config.trigger_lr)
+            trigger_losses += run_batches(trigger_step, ws.data, batch_size=config.batch_size,
+                                          generator=ws.generator, iterations=batches,
+                                          desc="AWM trigger", progress=config.progress)
+            with torch.no_grad():
+                norm = trigger.abs().sum()
+                trigger.mul_(torch.clamp(config.trigger_norm / (norm + 1e-12), max=1.0))
+            trigger_norms.append(float(trigger.detach().abs().sum()))
+            mask_losses += run_batches(mask_step, ws.data, batch_size=config.batch_size,
+                                       generator=ws.generator, iterations=batches,
+                                       desc="AWM masks", progress=config.progress)
+            scheduler.step()
+        values = torch.cat([m.detach().flatten() for m in masks])
+        fold_masks(ws.model)
+        return ws.model.eval(), {
             "layers": names, "weights": values.numel(),
             "mask_mean": float(values.mean()), "mask_below_half": int((values < 0.5).sum()),
             "trigger_l1": trigger_norms, "trigger_loss_curve": trigger_losses,
-            "mask_loss_curve": mask_losses})
+            "mask_loss_curve": mask_losses}

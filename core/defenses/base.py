@@ -1,7 +1,15 @@
-"""The defense interface: every defense, NFT included, is called the same way."""
+"""The defense interface: every defense, NFT included, is called the same way.
+
+``Defense.purify`` is a template method: refuse early (``check``), take a checked working copy
+of the model and the clean data on the device (``runtime.prepare``), then seed and time the
+defense's own method (``run``); ``describe`` says what ran. A defense file therefore holds only
+its config and its method. ``TrainingTimeDefense.train`` does the same around ``run`` for the
+defenses that replace attack training.
+"""
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+import copy
+from abc import ABC
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -11,10 +19,30 @@ from torch import nn
 from ..adapter import TaskAdapter
 from ..config import from_dict, to_dict
 from ..data import TensorData
+from .runtime import Stopwatch, prepare, seeded
 
 
 class UnsupportedDefenseError(ValueError):
     """A defense cannot apply to this model, task or modality; the message says why."""
+
+
+@dataclass
+class Workspace:
+    """What the template hands a defense's ``run``: ``model`` is the defense's own deep copy of
+    the input on ``device`` (``original`` is the input, never to be modified), ``data`` the
+    checked clean set (or, for a training-time defense, the poisoned training set) on
+    ``device``, ``generator`` a CPU generator seeded with ``seed`` (the global RNG is seeded too
+    and restored afterwards). ``train_config`` is the victim's training config (training-time
+    defenses only)."""
+
+    model: nn.Module
+    original: nn.Module
+    adapter: TaskAdapter
+    data: TensorData
+    device: torch.device
+    seed: int
+    generator: torch.Generator | None
+    train_config: Any = None
 
 
 @dataclass
@@ -54,9 +82,29 @@ class Defense(ABC):
         instead of running the defense. Default: any task."""
         return None
 
-    @abstractmethod
+    def check(self, adapter: TaskAdapter, data: TensorData) -> None:
+        """Raise ``UnsupportedDefenseError`` when this defense cannot run on ``data`` (called by
+        the template before anything is copied). Default: nothing to check."""
+
+    def run(self, work: Workspace) -> tuple[nn.Module, dict[str, Any]]:
+        """The defense's own method: returns the purified model and its diagnostics. Runs
+        seeded and timed, on ``work.model`` (a copy it may change)."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither run nor purify")
+
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult: ...
+               device: torch.device, seed: int = 0) -> DefenseResult:
+        """``check``, ``prepare`` (clean-set check, deep copy, data on ``device``), then ``run``
+        inside ``seeded`` and a device-synchronised stopwatch."""
+        self.check(adapter, clean)
+        work, clean, device = prepare(model, adapter, clean, self.config.batch_size, device)
+        return self._timed(Workspace(work, model, adapter, clean, device, seed, None))
+
+    def _timed(self, work: Workspace) -> DefenseResult:
+        watch = Stopwatch(work.device)
+        with seeded(work.seed, work.device) as generator, watch:
+            work.generator = generator
+            purified, diagnostics = self.run(work)
+        return DefenseResult(purified, watch.seconds, diagnostics)
 
 
 class TrainingTimeDefense(Defense):
@@ -71,9 +119,13 @@ class TrainingTimeDefense(Defense):
 
     training_time: ClassVar[bool] = True
 
-    @abstractmethod
     def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
-              train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult: ...
+              train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult:
+        """A deep copy of ``model`` and the poisoned data on ``device``, then ``run`` seeded
+        and timed (``work.data`` is the poisoned set, ``work.train_config`` the victim's)."""
+        device = torch.device(device)
+        return self._timed(Workspace(copy.deepcopy(model).to(device), model, adapter,
+                                     poisoned_train.to(device), device, seed, None, train_config))
 
     def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                device: torch.device, seed: int = 0) -> DefenseResult:

@@ -23,17 +23,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
 
 from ..adapter import TaskAdapter
-from ..data import TensorData
 from ..training import build_optimizer, build_scheduler
-from .base import DefenseResult, TrainingTimeDefense
-from .common import (FinetuneConfig, Stopwatch, check_positive, gradient_step, run_batches,
-                     sample_loss_support, seeded, sgd, steps_per_epoch)
+from .base import TrainingTimeDefense, Workspace
+from .configs import FinetuneConfig, check_positive
+from .finetune import sgd, steps_per_epoch
+from .loops import gradient_step, run_batches
+from .support import sample_loss_support
 
 
 @dataclass(frozen=True)
@@ -56,27 +56,24 @@ class CBD(TrainingTimeDefense):
     def supports(self, adapter: TaskAdapter) -> str | None:
         return sample_loss_support(adapter, "CBD")
 
-    def train(self, model: nn.Module, adapter: TaskAdapter, poisoned_train: TensorData,
-              train_config: Any, device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: CBDConfig = self.config
-        device = torch.device(device)
-        data = poisoned_train.to(device)
-        biased, clean_model = copy.deepcopy(model).to(device), copy.deepcopy(model).to(device)
+        biased, clean_model = ws.model, copy.deepcopy(ws.model)
         base = FinetuneConfig(
-            epochs=config.backdoor_epochs, batch_size=train_config.batch_size,
-            lr=config.backdoor_lr, momentum=train_config.momentum,
-            weight_decay=train_config.weight_decay, lr_schedule="constant",
+            epochs=config.backdoor_epochs, batch_size=ws.train_config.batch_size,
+            lr=config.backdoor_lr, momentum=ws.train_config.momentum,
+            weight_decay=ws.train_config.weight_decay, lr_schedule="constant",
             progress=config.progress)
-        main = dataclasses.replace(train_config, epochs=config.epochs or train_config.epochs,
+        main = dataclasses.replace(ws.train_config, epochs=config.epochs or ws.train_config.epochs,
                                    progress=config.progress)
-        stats = {"n": 0, "sum": torch.zeros((), device=device),
-                 "min": torch.full((), float("inf"), device=device),
-                 "max": torch.full((), float("-inf"), device=device)}
+        stats = {"n": 0, "sum": torch.zeros((), device=ws.device),
+                 "min": torch.full((), float("inf"), device=ws.device),
+                 "max": torch.full((), float("-inf"), device=ws.device)}
 
         def weighted(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            losses = adapter.sample_losses(clean_model, inputs, targets)
+            losses = ws.adapter.sample_losses(clean_model, inputs, targets)
             with torch.no_grad():
-                biased_losses = adapter.sample_losses(biased, inputs, targets)
+                biased_losses = ws.adapter.sample_losses(biased, inputs, targets)
                 w = biased_losses / (biased_losses + losses.detach() + 1e-8)
                 w = w * w.numel() / w.sum().clamp_min(1e-12)
                 stats["n"] += w.numel()
@@ -85,28 +82,26 @@ class CBD(TrainingTimeDefense):
                 stats["max"] = torch.maximum(stats["max"], w.max())
             return (w * losses).mean()
 
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            augmentation = adapter.train_augmentation()
-            biased.train()
-            biased_curve = run_batches(
-                gradient_step(lambda x, y: adapter.loss(biased, x, y), sgd(biased.parameters(),
-                                                                          base)),
-                data, batch_size=base.batch_size, generator=generator, epochs=base.epochs,
-                augmentation=augmentation, desc="CBD backdoored model", progress=base.progress)
-            biased.eval()
-            optimizer = build_optimizer(clean_model.parameters(), main)
-            scheduler = build_scheduler(optimizer, main,
-                                        main.epochs * steps_per_epoch(data, main.batch_size))
-            clean_model.train()
-            curve = run_batches(gradient_step(weighted, optimizer,
-                                              max_grad_norm=main.grad_clip or None), data,
-                                batch_size=main.batch_size, generator=generator,
-                                epochs=main.epochs, augmentation=augmentation,
-                                schedulers=[scheduler] if scheduler is not None else [],
-                                desc="CBD clean model", progress=main.progress)
-            clean_model.eval()
-        return DefenseResult(clean_model, watch.seconds, {
+        augmentation = ws.adapter.train_augmentation()
+        biased.train()
+        biased_curve = run_batches(
+            gradient_step(lambda x, y: ws.adapter.loss(biased, x, y), sgd(biased.parameters(),
+                                                                      base)),
+            ws.data, batch_size=base.batch_size, generator=ws.generator, epochs=base.epochs,
+            augmentation=augmentation, desc="CBD backdoored model", progress=base.progress)
+        biased.eval()
+        optimizer = build_optimizer(clean_model.parameters(), main)
+        scheduler = build_scheduler(optimizer, main,
+                                    main.epochs * steps_per_epoch(ws.data, main.batch_size))
+        clean_model.train()
+        curve = run_batches(gradient_step(weighted, optimizer,
+                                          max_grad_norm=main.grad_clip or None), ws.data,
+                            batch_size=main.batch_size, generator=ws.generator,
+                            epochs=main.epochs, augmentation=augmentation,
+                            schedulers=[scheduler] if scheduler is not None else [],
+                            desc="CBD clean model", progress=main.progress)
+        clean_model.eval()
+        return clean_model, {
             "backdoored_model_loss_curve": biased_curve, "loss_curve": curve,
             "weight_mean": float(stats["sum"]) / max(1, stats["n"]),
-            "weight_min": float(stats["min"]), "weight_max": float(stats["max"])})
+            "weight_min": float(stats["min"]), "weight_max": float(stats["max"])}

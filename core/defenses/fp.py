@@ -29,9 +29,12 @@ from torch import nn
 from ..adapter import TaskAdapter
 from ..data import TensorData
 from ..masks import fold_masks
-from .base import Defense, DefenseResult, UnsupportedDefenseError
-from .common import (FinetuneConfig, InputUnitMask, Stopwatch, add_mask, clean_score, finetune,
-                     parameter_order, prepare, recording, seeded)
+from .base import Defense, UnsupportedDefenseError, Workspace
+from .configs import FinetuneConfig
+from .finetune import finetune
+from .hooks import recording
+from .support import clean_score
+from .weight_masks import InputUnitMask, add_mask, parameter_order
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,10 @@ class FP(Defense):
     name = "fp"
     Config = FPConfig
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: FPConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        layers = adapter.output_layers(work, adapter.example_input(clean))
-        modules = dict(work.named_modules())
+        layers = ws.adapter.output_layers(ws.model, ws.adapter.example_input(ws.data))
+        modules = dict(ws.model.named_modules())
         for layer in layers:
             module = modules[layer]
             if not isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)) or \
@@ -95,23 +96,22 @@ class FP(Defense):
                 raise UnsupportedDefenseError(
                     f"FP prunes the features read by the output layer {layer!r}, which must be "
                     f"a Linear or an ungrouped convolution, not {type(module).__name__}")
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            activation = feature_activations(work, adapter, layers, clean, config.batch_size)
-            masks = [add_mask(modules[layer], InputUnitMask(
-                activation.numel(), device, modules[layer].weight.dtype,
-                parameter_order(modules[layer]))) for layer in layers]
-            order = torch.argsort(activation, stable=True)     # least active first
-            pruned, curve_acc = self._prune(work, adapter, clean, masks, order, device)
-            for mask in masks:
-                for param in mask.parameters():
-                    param.requires_grad_(False)
-            loss_curve = finetune(work, adapter, clean, config, generator, desc="FP fine-tune")
-            fold_masks(work)
-        return DefenseResult(work, watch.seconds, {
+        activation = feature_activations(ws.model, ws.adapter, layers, ws.data, config.batch_size)
+        masks = [add_mask(modules[layer], InputUnitMask(
+            activation.numel(), ws.device, modules[layer].weight.dtype,
+            parameter_order(modules[layer]))) for layer in layers]
+        order = torch.argsort(activation, stable=True)     # least active first
+        pruned, curve_acc = self._prune(ws.model, ws.adapter, ws.data, masks, order, ws.device)
+        for mask in masks:
+            for param in mask.parameters():
+                param.requires_grad_(False)
+        loss_curve = finetune(ws.model, ws.adapter, ws.data, config, ws.generator,
+                              desc="FP fine-tune")
+        fold_masks(ws.model)
+        return ws.model, {
             "layer": layers[0] if len(layers) == 1 else layers, "features": activation.numel(),
             "pruned": pruned, "pruned_features": order[:pruned].tolist(),
-            "acc_curve": curve_acc, "loss_curve": loss_curve})
+            "acc_curve": curve_acc, "loss_curve": loss_curve}
 
     def _prune(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
                masks: list[InputUnitMask], order: torch.Tensor,

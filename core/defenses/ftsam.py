@@ -9,7 +9,7 @@ Backdoor neurons sit where the loss is sharp along their weights; SAM with a *la
 on the clean set with label smoothing 0.1 and the task augmentation.
 
 Defaults: BackdoorBench ``defense/ft-sam.py`` and ``config/defense/ft-sam`` (the authors'
-reference implementation; design §5): ρ 2.0 (ρ_max = ρ_min), adaptive SAM on (its ``--adaptive``
+reference implementation; docs/design.md §5): ρ 2.0 (ρ_max = ρ_min), adaptive SAM on (its ``--adaptive``
 flag defaults to True), label smoothing 0.1, SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100
 epochs. Label smoothing needs class-index targets and ``adapter.num_classes``; set it to 0 for
 other tasks.
@@ -23,11 +23,11 @@ from torch import nn
 
 from ..adapter import TaskAdapter
 from ..augment import Compose, to_soft
-from ..data import TensorData
 from ..purify import frozen_batchnorm_stats, sam_epsilon
-from .base import Defense, DefenseResult, UnsupportedDefenseError
-from .common import (FinetuneConfig, Stopwatch, check_unit_interval, lr_scheduler, prepare,
-                     run_batches, seeded, sgd, steps_per_epoch)
+from .base import Defense, UnsupportedDefenseError, Workspace
+from .configs import FinetuneConfig, check_unit_interval
+from .finetune import lr_scheduler, sgd, steps_per_epoch
+from .loops import run_batches
 
 
 @dataclass(frozen=True)
@@ -71,44 +71,40 @@ class FTSAM(Defense):
                     f"defense_options.ftsam.label_smoothing=0 to run it without")
         return None
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: FTSAMConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        steps = [adapter.train_augmentation()] if config.augment else []
+        steps = [ws.adapter.train_augmentation()] if config.augment else []
         if config.label_smoothing > 0:
-            hard = not clean.targets.is_floating_point() and clean.targets.dim() == 1
-            if not hard or not getattr(adapter, "num_classes", None):
+            hard = not ws.data.targets.is_floating_point() and ws.data.targets.dim() == 1
+            if not hard or not getattr(ws.adapter, "num_classes", None):
                 raise UnsupportedDefenseError(
-                    "FT-SAM label smoothing needs class-index targets and adapter.num_classes; "
+                    "FT-SAM label smoothing needs class-index targets and ws.adapter.num_classes; "
                     "set label_smoothing=0 for this task")
-            steps.append(LabelSmoothing(adapter.num_classes, config.label_smoothing))
-        params = [p for p in work.parameters() if p.requires_grad]
+            steps.append(LabelSmoothing(ws.adapter.num_classes, config.label_smoothing))
+        params = [p for p in ws.model.parameters() if p.requires_grad]
         optimizer = sgd(params, config)
-        scheduler = lr_scheduler(optimizer, config, steps_per_epoch(clean, config.batch_size))
+        scheduler = lr_scheduler(optimizer, config, steps_per_epoch(ws.data, config.batch_size))
 
         def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-            loss = adapter.loss(work, inputs, targets)
+            loss = ws.adapter.loss(ws.model, inputs, targets)
             grads = torch.autograd.grad(loss, params)
             shifts = sam_epsilon(params, list(grads), config.rho, config.adaptive)
             with torch.no_grad():
                 for p, e in zip(params, shifts):
                     p.add_(e)
             optimizer.zero_grad(set_to_none=True)
-            with frozen_batchnorm_stats(work):     # the running statistics see each batch once
-                adapter.loss(work, inputs, targets).backward()
+            with frozen_batchnorm_stats(ws.model):     # the running statistics see each batch once
+                ws.adapter.loss(ws.model, inputs, targets).backward()
             with torch.no_grad():
                 for p, e in zip(params, shifts):
                     p.sub_(e)
             optimizer.step()
             return loss.detach()
 
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            work.train()
-            curve = run_batches(step, clean, batch_size=config.batch_size, generator=generator,
-                                epochs=config.epochs, augmentation=Compose(*steps),
-                                schedulers=[scheduler] if scheduler is not None else [],
-                                desc="FT-SAM", progress=config.progress)
-            work.eval()
-        return DefenseResult(work, watch.seconds, {"loss_curve": curve, "steps": len(curve)})
+        ws.model.train()
+        curve = run_batches(step, ws.data, batch_size=config.batch_size, generator=ws.generator,
+                            epochs=config.epochs, augmentation=Compose(*steps),
+                            schedulers=[scheduler] if scheduler is not None else [],
+                            desc="FT-SAM", progress=config.progress)
+        ws.model.eval()
+        return ws.model, {"loss_curve": curve, "steps": len(curve)}

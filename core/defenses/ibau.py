@@ -15,7 +15,7 @@ Each of ``rounds`` rounds (K = 5):
    L_inner (``fixed_point_iterations`` = 5 iterations, inner loss on the first clean batch with
    the true labels), then ∇θ = ∂L_outer/∂θ + (∂Φ/∂θ)ᵀv.
 
-Defaults: official code (github.com/YiZeng623/I-BAU, defense.py and hypergrad.py; design §5):
+Defaults: official code (github.com/YiZeng623/I-BAU, defense.py and hypergrad.py; docs/design.md §5):
 Adam 1e-3, 5 rounds, 5 fixed-point iterations, inner step 0.1, perturbation SGD lr 10,
 penalty 0.001, portion 0.01, batch 100, model in eval mode throughout, no augmentation, no
 bound on δ (the official L2-ball line is commented out; ``pert_l2_bound`` restores it). Unlike
@@ -32,11 +32,10 @@ from torch import nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
-from ..adapter import TaskAdapter
-from ..data import TensorData
-from .base import Defense, DefenseResult
-from .common import (DefenseDivergedError, Stopwatch, check_positive, check_unit_interval,
-                     clamp_to, perturbation_support, prepare, require_perturbable, seeded)
+from .base import Defense, Workspace
+from .configs import check_positive, check_unit_interval
+from .loops import DefenseDivergedError
+from .support import PerturbsInputs, clamp_to
 
 
 @dataclass(frozen=True)
@@ -69,27 +68,22 @@ def _grads(output: torch.Tensor, inputs: list[torch.Tensor], **kw: bool) -> list
     return [torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs)]
 
 
-class IBAU(Defense):
+class IBAU(PerturbsInputs, Defense):
     name = "ibau"
+    label = "I-BAU"
     Config = IBAUConfig
 
-    def supports(self, adapter: TaskAdapter) -> str | None:
-        return perturbation_support(adapter, "I-BAU")
-
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: IBAUConfig = self.config
-        require_perturbable(adapter, clean, "I-BAU")
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        work.eval()
-        params = [p for p in work.parameters() if p.requires_grad]
+        ws.model.eval()
+        params = [p for p in ws.model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(params, lr=config.lr)
-        bounds = adapter.input_bounds() if config.clamp else None
-        batches = list(clean.batches(config.batch_size))
+        bounds = ws.adapter.input_bounds() if config.clamp else None
+        batches = list(ws.data.batches(config.batch_size))
         first_x, first_y = batches[0]
 
         def inner_loss(delta: torch.Tensor) -> torch.Tensor:
-            loss = adapter.loss(work, clamp_to(first_x + delta, bounds), first_y)
+            loss = ws.adapter.loss(ws.model, clamp_to(first_x + delta, bounds), first_y)
             return -loss + config.perturbation_penalty * delta.pow(2).sum()
 
         def outer_loss(delta: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
@@ -98,7 +92,7 @@ class IBAU(Defense):
             chosen = torch.randperm(inputs.shape[0], generator=generator)[:count]
             patch = torch.zeros_like(inputs)
             patch[chosen.to(inputs.device)] = delta[0]
-            return adapter.loss(work, clamp_to(inputs + patch, bounds), targets)
+            return ws.adapter.loss(ws.model, clamp_to(inputs + patch, bounds), targets)
 
         def hypergradient_step(delta: torch.Tensor, inputs: torch.Tensor, targets: torch.Tensor,
                                generator: torch.Generator) -> torch.Tensor:
@@ -125,10 +119,9 @@ class IBAU(Defense):
         perturbation_losses: list[float] = []
         outer_losses: list[float] = []
         delta_norms: list[float] = []
-        watch = Stopwatch(device)
         # the hypergradient differentiates twice; fused attention kernels have no double
         # backward, the math one does
-        with seeded(seed, device) as generator, watch, sdpa_kernel([SDPBackend.MATH]):
+        with sdpa_kernel([SDPBackend.MATH]):
             bar = tqdm(total=config.rounds * 2 * len(batches), desc="I-BAU", unit="step",
                        disable=not config.progress, leave=False)
             for _ in range(config.rounds):
@@ -136,8 +129,8 @@ class IBAU(Defense):
                 delta_opt = torch.optim.SGD([delta], lr=config.perturbation_lr)
                 for inputs, _targets in batches:
                     with torch.no_grad():
-                        predicted = adapter.predicted_targets(work, inputs)
-                    loss = adapter.loss(work, clamp_to(inputs + delta, bounds), predicted)
+                        predicted = ws.adapter.predicted_targets(ws.model, inputs)
+                    loss = ws.adapter.loss(ws.model, clamp_to(inputs + delta, bounds), predicted)
                     regularised = -loss + config.perturbation_penalty * delta.pow(2).sum()
                     (delta.grad,) = torch.autograd.grad(regularised, [delta])
                     delta_opt.step()
@@ -149,16 +142,16 @@ class IBAU(Defense):
                                                 max=1.0)
                 delta_norms.append(float(delta.norm()))
                 for inputs, targets in batches:
-                    outer_losses.append(hypergradient_step(delta, inputs, targets, generator))
+                    outer_losses.append(hypergradient_step(delta, inputs, targets, ws.generator))
                     bar.update()
             bar.close()
             curves = [torch.stack(perturbation_losses).cpu(), torch.stack(outer_losses).cpu()]
-            for param in work.parameters():
+            for param in ws.model.parameters():
                 param.grad = None
         for curve in curves:
             if not torch.isfinite(curve).all():
                 raise DefenseDivergedError("I-BAU: the loss became non-finite; the input model "
                                            "is unchanged. Lower lr or perturbation_lr.")
-        return DefenseResult(work.eval(), watch.seconds, {
+        return ws.model.eval(), {
             "delta_l2": delta_norms, "perturbation_loss_curve": curves[0].tolist(),
-            "outer_loss_curve": curves[1].tolist(), "steps": len(outer_losses)})
+            "outer_loss_curve": curves[1].tolist(), "steps": len(outer_losses)}

@@ -11,7 +11,7 @@ The curve is trained through ``torch.nn.utils.parametrize``: every parameter of 
 is replaced by φ(t), so the task's own ``adapter.loss`` runs unchanged; the result is a plain
 copy of the input model with the parameters of φ(t) (same class and state_dict keys).
 
-Defaults: quadratic Bézier (3 bends) and t = 0.1 (design §5; BackdoorBench
+Defaults: quadratic Bézier (3 bends) and t = 0.1 (docs/design.md §5; BackdoorBench
 ``config/defense/mcr``: num_bends 3, test_t 0.1); fine-tuned end point as BackdoorBench's
 ``ft_*`` (SGD lr 0.01, momentum 0.9, wd 5e-4, cosine, 100 epochs); curve training as the
 authors' code (github.com/IBM/model-sanitization, backdoor/backdoor-cifar/train.py): 100 epochs,
@@ -30,9 +30,11 @@ from torch.nn.utils import parametrize
 
 from ..adapter import TaskAdapter
 from ..data import TensorData
-from .base import Defense, DefenseResult, UnsupportedDefenseError
-from .common import (FinetuneConfig, Stopwatch, check_unit_interval, finetune, gradient_step,
-                     prepare, recalibrate_batchnorm, run_batches, seeded, steps_per_epoch)
+from .base import Defense, UnsupportedDefenseError, Workspace
+from .configs import FinetuneConfig, check_unit_interval
+from .finetune import finetune, steps_per_epoch
+from .hooks import recalibrate_batchnorm
+from .loops import gradient_step, run_batches
 
 
 @dataclass(frozen=True)
@@ -83,25 +85,21 @@ class MCR(Defense):
     name = "mcr"
     Config = MCRConfig
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: MCRConfig = self.config
-        start, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            end = copy.deepcopy(start)
-            end_curve = finetune(end, adapter, clean, config, generator, desc="MCR end point")
-            curve, points, weights = self._build_curve(start, end)
-            curve_losses = self._train_curve(curve, points, weights, adapter, clean, generator)
-            weights[:] = bezier(config.t, config.num_bends)
-            repaired = copy.deepcopy(model).to(device)
-            with torch.no_grad():
-                for (name, param), point in zip(repaired.named_parameters(), points):
-                    param.copy_(point(param))
-            recalibrated = recalibrate_batchnorm(repaired, adapter, clean, config.batch_size)
-        return DefenseResult(repaired.eval(), watch.seconds, {
+        end = copy.deepcopy(ws.model)
+        end_curve = finetune(end, ws.adapter, ws.data, config, ws.generator, desc="MCR end point")
+        curve, points, weights = self._build_curve(ws.model, end)
+        curve_losses = self._train_curve(curve, points, weights, ws.adapter, ws.data, ws.generator)
+        weights[:] = bezier(config.t, config.num_bends)
+        repaired = copy.deepcopy(ws.original).to(ws.device)
+        with torch.no_grad():
+            for (name, param), point in zip(repaired.named_parameters(), points):
+                param.copy_(point(param))
+        recalibrated = recalibrate_batchnorm(repaired, ws.adapter, ws.data, config.batch_size)
+        return repaired.eval(), {
             "t": config.t, "num_bends": config.num_bends, "batchnorm_recalibrated": recalibrated,
-            "end_point_loss_curve": end_curve, "curve_loss_curve": curve_losses})
+            "end_point_loss_curve": end_curve, "curve_loss_curve": curve_losses}
 
     def _build_curve(self, start: nn.Module, end: nn.Module
                      ) -> tuple[nn.Module, list[CurvePoint], list[float]]:

@@ -12,7 +12,7 @@ ResNet stages for ResNets, conv/BN outputs by default); the deepest ``len(betas)
 ``layers`` when given. A model without such feature maps (an MLP) cannot be distilled this way
 and raises ``UnsupportedDefenseError``.
 
-Defaults: BackdoorBench ``config/defense/nad`` (design §5 "β 500–1,000, p 2"): β = (500, 1000,
+Defaults: BackdoorBench ``config/defense/nad`` (docs/design.md §5 "β 500–1,000, p 2"): β = (500, 1000,
 1000) for the three deepest maps, p = 2, teacher 10 epochs at lr 0.01, student 100 epochs, SGD
 lr 0.01, momentum 0.9, wd 1e-4, cosine; batch 128 as the other defenses. The official code
 (github.com/bboylyg/NAD, config.py) uses β = (0, 0, 5000), 20 epochs at lr 0.1 → 0.01 after 2,
@@ -31,8 +31,10 @@ from torch import nn
 
 from ..adapter import TaskAdapter
 from ..data import TensorData
-from .base import Defense, DefenseResult, UnsupportedDefenseError
-from .common import (FinetuneConfig, Stopwatch, finetune, freeze, prepare, recording, seeded)
+from .base import Defense, UnsupportedDefenseError, Workspace
+from .configs import FinetuneConfig
+from .finetune import finetune, freeze
+from .hooks import recording
 
 
 @dataclass(frozen=True)
@@ -76,38 +78,34 @@ class NAD(Defense):
                     f"{type(adapter).__name__}'s models have none (feature_maps is False)")
         return None
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: NADConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        layers = list(config.layers) or self._deepest(adapter, work, clean)
+        layers = list(config.layers) or self._deepest(ws.adapter, ws.model, ws.data)
         teacher_config = FinetuneConfig(
             epochs=config.teacher_epochs, batch_size=config.batch_size, lr=config.teacher_lr,
             momentum=config.momentum, weight_decay=config.weight_decay, nesterov=config.nesterov,
             lr_schedule="cosine", augment=config.augment, progress=config.progress)
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            teacher = copy.deepcopy(work)
-            teacher_curve = finetune(teacher, adapter, clean, teacher_config, generator,
-                                     desc="NAD teacher")
-            freeze(teacher).eval()
-            with recording(work, layers) as student_maps, \
-                    recording(teacher, layers) as teacher_maps:
-                def loss_fn(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-                    loss = adapter.loss(work, inputs, targets)
-                    with torch.no_grad():
-                        adapter.loss(teacher, inputs, targets)   # the task's own forward
-                    for beta, name in zip(config.betas, layers):
-                        loss = loss + beta * F.mse_loss(
-                            attention_map(student_maps[name], config.p),
-                            attention_map(teacher_maps[name], config.p))
-                    return loss
+        teacher = copy.deepcopy(ws.model)
+        teacher_curve = finetune(teacher, ws.adapter, ws.data, teacher_config, ws.generator,
+                                 desc="NAD teacher")
+        freeze(teacher).eval()
+        with recording(ws.model, layers) as student_maps, \
+                recording(teacher, layers) as teacher_maps:
+            def loss_fn(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+                loss = ws.adapter.loss(ws.model, inputs, targets)
+                with torch.no_grad():
+                    ws.adapter.loss(teacher, inputs, targets)   # the task's own forward
+                for beta, name in zip(config.betas, layers):
+                    loss = loss + beta * F.mse_loss(
+                        attention_map(student_maps[name], config.p),
+                        attention_map(teacher_maps[name], config.p))
+                return loss
 
-                curve = finetune(work, adapter, clean, config, generator, loss_fn=loss_fn,
-                                 desc="NAD student")
-        return DefenseResult(work, watch.seconds, {
+            curve = finetune(ws.model, ws.adapter, ws.data, config, ws.generator, loss_fn=loss_fn,
+                             desc="NAD student")
+        return ws.model, {
             "layers": layers, "betas": list(config.betas), "teacher_loss_curve": teacher_curve,
-            "loss_curve": curve, "steps": len(curve)})
+            "loss_curve": curve, "steps": len(curve)}
 
     def _deepest(self, adapter: TaskAdapter, model: nn.Module, clean: TensorData) -> list[str]:
         available = adapter.feature_layers(model, adapter.example_input(clean))

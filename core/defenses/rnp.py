@@ -15,7 +15,7 @@ Neurons, mask targets and the pruning step are ANP's (``core.defenses.anp``): ev
 output unit except the output layer's, through the following BatchNorm's γ where there is one
 (the official ``MaskBatchNorm2d`` masks γ only).
 
-Defaults: official code (github.com/bboylyg/RNP, main.py; design §5). Two deliberate
+Defaults: official code (github.com/bboylyg/RNP, main.py; docs/design.md §5). Two deliberate
 differences, both noted in the config: the stop test uses the adapter's clean metric on the
 clean set after each epoch (eval mode) rather than the running train-mode accuracy of the epoch,
 and ``max_grad_norm`` is off because the official ``clip_grad_norm_(…, 20)`` is called before
@@ -32,9 +32,12 @@ from ..adapter import TaskAdapter
 from ..data import TensorData
 from ..masks import inject_masks, mask_values
 from .anp import MASK_OPTIONS, prune_by_threshold
-from .base import Defense, DefenseResult
-from .common import (Stopwatch, check_positive, check_unit_interval, clean_score, freeze,
-                     gradient_step, prepare, run_batches, seeded)
+from .base import Defense, Workspace
+from .configs import check_positive, check_unit_interval
+from .finetune import freeze
+from .loops import gradient_step, run_batches
+from .weight_masks import clamp_unit
+from .support import clean_score
 
 
 @dataclass(frozen=True)
@@ -66,42 +69,33 @@ class RNP(Defense):
     name = "rnp"
     Config = RNPConfig
 
-    def purify(self, model: nn.Module, adapter: TaskAdapter, clean: TensorData,
-               device: torch.device, seed: int = 0) -> DefenseResult:
+    def run(self, ws: Workspace) -> tuple[nn.Module, dict]:
         config: RNPConfig = self.config
-        work, clean, device = prepare(model, adapter, clean, config.batch_size, device)
-        example = adapter.example_input(clean)
-        augmentation = adapter.train_augmentation() if config.augment else None
-        watch = Stopwatch(device)
-        with seeded(seed, device) as generator, watch:
-            unlearn_curve, acc_curve = self._unlearn(work, adapter, clean, augmentation,
-                                                     generator, device)
-            freeze(work)
-            options = {**MASK_OPTIONS, "output_layers": adapter.output_layers(work, example)}
-            masked = inject_masks(work, example, **options)
-            masks = [layer.mask for layer in masked]
-            optimizer = torch.optim.SGD(masks, lr=config.recovering_lr, momentum=config.momentum)
+        example = ws.adapter.example_input(ws.data)
+        augmentation = ws.adapter.train_augmentation() if config.augment else None
+        unlearn_curve, acc_curve = self._unlearn(ws.model, ws.adapter, ws.data, augmentation,
+                                                 ws.generator, ws.device)
+        freeze(ws.model)
+        options = {**MASK_OPTIONS, "output_layers": ws.adapter.output_layers(ws.model, example)}
+        masked = inject_masks(ws.model, example, **options)
+        masks = [layer.mask for layer in masked]
+        optimizer = torch.optim.SGD(masks, lr=config.recovering_lr, momentum=config.momentum)
 
-            def clip() -> None:
-                with torch.no_grad():
-                    for mask in masks:
-                        mask.clamp_(0.0, 1.0)
-
-            step = gradient_step(lambda x, y: config.loss_scale * adapter.loss(work, x, y),
-                                 optimizer, after=clip)
-            work.train()
-            recover_curve = run_batches(step, clean, batch_size=config.batch_size,
-                                        generator=generator, epochs=config.recovering_epochs,
-                                        augmentation=augmentation, desc="RNP recover",
-                                        progress=config.progress)
-            learned = mask_values(masked)
-            purified, pruned = prune_by_threshold(model, example, learned, config.threshold,
-                                                  device, **options)
-        return DefenseResult(purified, watch.seconds, {
+        step = gradient_step(lambda x, y: config.loss_scale * ws.adapter.loss(ws.model, x, y),
+                             optimizer, after=lambda: clamp_unit(masks))
+        ws.model.train()
+        recover_curve = run_batches(step, ws.data, batch_size=config.batch_size,
+                                    generator=ws.generator, epochs=config.recovering_epochs,
+                                    augmentation=augmentation, desc="RNP recover",
+                                    progress=config.progress)
+        learned = mask_values(masked)
+        purified, pruned = prune_by_threshold(ws.original, example, learned, config.threshold,
+                                              ws.device, **options)
+        return purified, {
             "masks": learned, "pruned": pruned, "units": sum(m.numel() for m in masks),
             "threshold": config.threshold, "unlearning_epochs": len(acc_curve),
             "unlearning_acc_curve": acc_curve,
-            "unlearning_loss_curve": unlearn_curve, "recovering_loss_curve": recover_curve})
+            "unlearning_loss_curve": unlearn_curve, "recovering_loss_curve": recover_curve}
 
     def _unlearn(self, work: nn.Module, adapter: TaskAdapter, clean: TensorData,
                  augmentation: object, generator: torch.Generator,

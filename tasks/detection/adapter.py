@@ -28,6 +28,7 @@ from torch import nn
 from core.adapter import Splits, TaskAdapter
 from core.attack import Attack
 from core.augment import Augmentation
+from core.bad_data import check_on_error
 from core.config import from_dict
 from core.data import TensorData
 from core.registry import ATTACKS, DATASETS, MODELS, TASKS
@@ -36,6 +37,7 @@ from core.seeding import make_generator
 from . import boxes as box_kind
 from .compose import DEFAULT_SCENES, compose, noise_backgrounds, scene_categories, shape_objects
 from .datasets import DetectionDataset, DetectionSet
+from .datasets.common import source_summary
 from .metrics import asymmetric_loss, bce_loss, mean_average_precision, predicted_labels
 
 DEFAULT_DATA_ROOT = "data"
@@ -56,8 +58,10 @@ class DetectionDataOptions:
     flip: bool = False
     synthetic_train: int = 600          # sizes of the in-memory ``synthetic`` set
     synthetic_test: int = 200
+    on_error: Literal["raise", "skip"] = "raise"   # bad image/annotation files (core/bad_data)
 
     def __post_init__(self) -> None:
+        check_on_error(self.on_error)
         if self.kind not in ("multilabel", "boxes"):
             raise ValueError(f"detection kind must be 'multilabel' or 'boxes', got {self.kind!r}")
         if not 0.0 < self.clean_fraction < 1.0:
@@ -98,6 +102,7 @@ def _cooccurrence(targets: torch.Tensor, categories: list[str], top: int = 8) ->
 @TASKS.register("detection")
 class DetectionTask(TaskAdapter):
     name = "detection"
+    default_preset = "detection_smoke"   # run.py --task detection alone
     DataOptions = DetectionDataOptions
     higher_is_better: ClassVar[dict[str, bool]] = {"map": True, "map_voc07": True, "asr": False,
                                                    "asr_control": False, "map_coco": True,
@@ -121,7 +126,7 @@ class DetectionTask(TaskAdapter):
             train_set, test_set = synthetic_sets(opts)
         else:
             root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
-            train_set, test_set = spec.load(root, opts.image_size)
+            train_set, test_set = spec.load(root, opts.image_size, opts.on_error)
         n = len(train_set)
         generator = make_generator(seed)
         order = torch.randperm(n, generator=generator)
@@ -144,11 +149,13 @@ class DetectionTask(TaskAdapter):
                 "labels_per_image": float(train_y.sum(1).mean()),
                 "top_pairs_train": _cooccurrence(self.train_targets, self.categories),
                 "map_protocol": MAP_PROTOCOL, "loss": opts.loss,
-                "train_source": train_set.info, "test_source": test_set.info}
+                "train_source": train_set.info, "test_source": test_set.info,
+                **source_summary(train_set, test_set, test_idx)}
         if opts.kind == "boxes":
             self.default_nft_augmentation = "box_mixup"
-            targets = [box_kind.box_targets(s.annotations, i) for s, i in
-                       ((train_set, train_idx), (test_set, test_idx), (train_set, clean_idx))]
+            targets = [box_kind.box_targets(s.annotations, i, difficult) for s, i, difficult in
+                       ((train_set, train_idx, False), (test_set, test_idx, True),
+                        (train_set, clean_idx, False))]
             info.update({"map_protocol": box_kind.MAP_PROTOCOL, "loss": "fcos (torchvision)",
                          "objects_train": box_kind.describe_targets(targets[0])})
         else:

@@ -41,7 +41,7 @@ BOX_MODELS: set[str] = set()
 def _register(name: str):
     def wrap(fn):
         BOX_MODELS.add(name)
-        return MODELS.register(name, fn, namespace=NS)
+        return MODELS.register(name, fn, namespace=NS, input_shape=(3, 64, 64), outputs="detections")
     return wrap
 
 

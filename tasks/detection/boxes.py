@@ -44,10 +44,13 @@ from core.defenses.base import UnsupportedDefenseError
 
 from .attacks.baddet import BadDetAttack
 from .box_metrics import BACKEND, attack_success_rate, coco_map
+from .datasets.common import difficult_mask
 from .box_models import BOX_MODELS, detect, detector_loss, head_layers
 
 MAP_PROTOCOL = (f"COCO bbox evaluation by torchmetrics MeanAveragePrecision, backend {BACKEND}: "
-                f"map = mAP@0.5 (101-point interpolated), map_coco = mAP@[.5:.95]")
+                f"map = mAP@0.5 (101-point interpolated), map_coco = mAP@[.5:.95]; VOC "
+                f"difficult objects are ignored (passed as iscrowd: a detection matched to one "
+                f"is neither a true nor a false positive)")
 PREDICTED_TARGETS_REASON = (
     "the boxes kind does not turn a detector's own (thresholded, NMS-filtered) detections into "
     "targets, so trigger searches against the model's predictions (I-BAU, AWM) do not apply")
@@ -56,9 +59,18 @@ SAMPLE_LOSSES_REASON = (
     "foreground locations); the boxes kind gives no batched per-sample loss (ABL, CBD)")
 
 
-def box_targets(annotations: list[dict], index: torch.Tensor) -> list[dict]:
-    return [{"boxes": annotations[i]["boxes"].float().reshape(-1, 4).clone(),
-             "labels": annotations[i]["labels"].long().clone()} for i in index.tolist()]
+def box_targets(annotations: list[dict], index: torch.Tensor, difficult: bool = False
+                ) -> list[dict]:
+    """Per-image ``{"boxes", "labels"}`` targets; ``difficult=True`` (the test split) adds the
+    VOC ``difficult`` flags, which box mAP ignores (``box_metrics.coco_map``)."""
+    out = []
+    for i in index.tolist():
+        target = {"boxes": annotations[i]["boxes"].float().reshape(-1, 4).clone(),
+                  "labels": annotations[i]["labels"].long().clone()}
+        if difficult:
+            target["difficult"] = difficult_mask(annotations[i]).clone()
+        out.append(target)
+    return out
 
 
 def check_model_name(name: str, kind: str) -> None:

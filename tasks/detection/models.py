@@ -46,29 +46,29 @@ def _torchvision(name: str, num_classes: int) -> nn.Module:
     return MultiLabelNet(builder(weights=None, num_classes=num_classes))
 
 
-@MODELS.register("resnet18", namespace=NS)
+@MODELS.register("resnet18", namespace=NS, input_shape=(3, 32, 32))
 def resnet18(num_classes: int, **_: object) -> nn.Module:
     """torchvision ResNet-18 (11.2 M parameters); ~170 images/s of 64×64 for training on one
     CPU thread (batch 64, 2026-12-01)."""
     return _torchvision("resnet18", num_classes)
 
 
-@MODELS.register("resnet34", namespace=NS)
+@MODELS.register("resnet34", namespace=NS, input_shape=(3, 32, 32))
 def resnet34(num_classes: int, **_: object) -> nn.Module:
     return _torchvision("resnet34", num_classes)
 
 
-@MODELS.register("resnet50", namespace=NS)
+@MODELS.register("resnet50", namespace=NS, input_shape=(3, 32, 32))
 def resnet50(num_classes: int, **_: object) -> nn.Module:
     return _torchvision("resnet50", num_classes)
 
 
-@MODELS.register("mobilenet_v3_small", namespace=NS)
+@MODELS.register("mobilenet_v3_small", namespace=NS, input_shape=(3, 32, 32))
 def mobilenet_v3_small(num_classes: int, **_: object) -> nn.Module:
     return _torchvision("mobilenet_v3_small", num_classes)
 
 
-@MODELS.register("tiny_ml_cnn", namespace=NS)
+@MODELS.register("tiny_ml_cnn", namespace=NS, input_shape=(3, 32, 32))
 def tiny_ml_cnn(num_classes: int, width: int = 16, **_: object) -> nn.Module:
     """Four conv-BN-ReLU layers (two with stride 2), global pooling, a linear head: tests."""
     def block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:

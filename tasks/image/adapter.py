@@ -1,6 +1,6 @@
 """The image-classification task adapter (CIFAR-10, GTSRB, Tiny-ImageNet, ImageNet, folders).
 
-Splits (design §5b): the defender's clean set is class-balanced and held out from the attacker's
+Splits (docs/design.md §5b): the defender's clean set is class-balanced and held out from the attacker's
 training data before anything else is chosen; its default size is the paper's for the dataset
 (1 % CIFAR-10, 3 % GTSRB, 5 % Tiny-ImageNet, 3 % ImageNet; 1 % otherwise); ``clean_per_class=1``
 is the one-shot setting. ``train_per_class`` / ``test_per_class`` take seeded class-balanced
@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -20,15 +20,17 @@ from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
 from core.attack import hash_indices
+from core.bad_data import check_on_error
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
 PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "imagenet": 0.03}
 NO_FLIP = {"gtsrb"}   # traffic signs change meaning when mirrored
 DEFAULT_DATA_ROOT = "data"
 WHITENING_IMAGES = 5000
+PADDING_MODES = ("zeros", "reflect", "replicate")
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,11 @@ class ImageDataOptions:
     max_per_class: int | None = None     # images the loader reads per class (None = all)
     flip: bool | None = None             # horizontal flip in training; None → dataset default
     crop_padding: int = 4
+    on_error: Literal["raise", "skip"] = "raise"   # bad image files (core/bad_data.py)
+    crop_padding_mode: str = "zeros"     # zeros (torchvision's default), reflect (airbench94)
 
     def __post_init__(self) -> None:
+        check_on_error(self.on_error)
         if self.clean_fraction is not None and not 0.0 < self.clean_fraction < 1.0:
             raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
         for name in ("clean_per_class", "train_per_class", "test_per_class", "max_per_class",
@@ -52,6 +57,9 @@ class ImageDataOptions:
                 raise ValueError(f"{name} must be ≥ 1, got {value}")
         if self.crop_padding < 0:
             raise ValueError("crop_padding must be ≥ 0")
+        if self.crop_padding_mode not in PADDING_MODES:
+            raise ValueError(f"crop_padding_mode must be one of {', '.join(PADDING_MODES)}, "
+                             f"got {self.crop_padding_mode!r}")
 
 
 
@@ -60,6 +68,9 @@ class ImageDataOptions:
 @TASKS.register("image")
 class ImageTask(ClassificationAdapter):
     name = "image"
+    input_noun = "images"
+    probe_model = True
+    default_preset = "quick"   # run.py --task image alone
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,7 +82,8 @@ class ImageTask(ClassificationAdapter):
         opts = from_dict(ImageDataOptions, options)
         loader = DATASETS.get(dataset, namespace=self.name)
         root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
-        raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class)
+        raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class,
+                     on_error=opts.on_error)
         num_classes = len(raw.classes)
         generator = make_generator(seed)
         if opts.clean_per_class is not None:
@@ -94,27 +106,17 @@ class ImageTask(ClassificationAdapter):
             info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
                   "train_size": len(train_index), "test_size": len(test_index),
                   "clean_size": len(held), "clean_index_hash": hash_indices(held),
-                  "train_index_hash": hash_indices(train_index)})
+                  "train_index_hash": hash_indices(train_index), "on_error": opts.on_error,
+                  "bad_files": len(raw.bad_files), "bad_file_list": list(raw.bad_files),
+                  "fingerprint": raw.fingerprint})
 
     def model_kwargs(self, splits: Splits) -> dict[str, Any]:
         shape = splits.train.inputs.shape
         return {"in_channels": shape[1], "image_size": shape[-1]}
 
     def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` for these images and check it takes them (before any training)."""
-        factory = MODELS.get(name, namespace=self.name)
-        shape = tuple(splits.train.inputs.shape[1:])
-        try:
-            model = factory(num_classes=splits.num_classes, **self.model_kwargs(splits))
-            model.eval()
-            with torch.no_grad():
-                out = model(torch.zeros((2, *shape)))
-        except Exception as exc:  # a size/channel mismatch inside the factory or the model
-            raise ValueError(f"model {name!r} cannot take {'×'.join(map(str, shape))} images: "
-                             f"{type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for a batch of 2, "
-                             f"expected (2, {splits.num_classes})")
+        """Build ``name`` for these images, checked to take them (``TaskAdapter.build_model``)."""
+        model = super().build_model(name, splits)
         if hasattr(model, "init_whitening"):
             # airbench's data-dependent first layer: patch statistics of (up to) 5,000 of the
             # attacker's images before poisoning; a cached model's weights replace it anyway
@@ -124,7 +126,8 @@ class ImageTask(ClassificationAdapter):
     def train_augmentation(self) -> Augmentation:
         flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP
         return AUGMENTATIONS.get("crop_flip", namespace=self.name)(
-            self, padding=self.options.crop_padding, flip=flip)
+            self, padding=self.options.crop_padding, flip=flip,
+            padding_mode=self.options.crop_padding_mode)
 
     def input_bounds(self) -> tuple[float, float]:
         return 0.0, 1.0          # float32 images in [0, 1]; any normalisation is in the model

@@ -22,18 +22,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
-from torch import nn
 
 from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
 from core.attack import hash_indices
+from core.bad_data import check_on_error, data_fingerprint
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import DATASETS, MODELS, TASKS
+from core.registry import DATASETS, TASKS
 from core.seeding import make_generator
 
 from . import datasets as modelnet
@@ -52,8 +52,10 @@ class PointDataOptions:
     train_per_class: int | None = None    # attacker's subset (None = all that remain)
     test_per_class: int | None = None     # test subset (None = all)
     max_per_class: int | None = None      # shapes the loader reads per class (None = all)
+    on_error: Literal["raise", "skip"] = "raise"   # bad shape files (core/bad_data.py)
 
     def __post_init__(self) -> None:
+        check_on_error(self.on_error)
         if self.clean_fraction is not None and not 0.0 < self.clean_fraction < 1.0:
             raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
         if self.num_points < 16:
@@ -66,7 +68,8 @@ class PointDataOptions:
 
 def _load_modelnet(name: str):
     def load(root: Path, options: PointDataOptions) -> modelnet.PointDataset:
-        return modelnet.load(root, name, options.num_points, options.max_per_class)
+        return modelnet.load(root, name, options.num_points, options.max_per_class,
+                             options.on_error)
     load.__name__ = f"load_{name}"
     return load
 
@@ -82,6 +85,9 @@ DATASETS.register("synthetic", SyntheticPointsConfig, namespace="pointcloud")
 @TASKS.register("pointcloud")
 class PointCloudTask(ClassificationAdapter):
     name = "pointcloud"
+    input_noun = "clouds"
+    probe_model = True
+    default_preset = "pointcloud_smoke"   # run.py --task pointcloud alone
     default_nft_augmentation = "point_mix"
     #: an additive δ over point slots means nothing for unordered point sets (module docstring):
     #: I-BAU and AWM refuse point clouds
@@ -125,7 +131,10 @@ class PointCloudTask(ClassificationAdapter):
             train_index = per_class_subset(train_y, rest, opts.train_per_class, len(classes), generator)
             test_index = per_class_subset(test_y, torch.arange(len(test_y)), opts.test_per_class,
                                  len(classes), None)
-            info = {"layout": raw.layout, "skipped_files": len(raw.skipped)}
+            info = {"layout": raw.layout, "skipped_files": len(raw.skipped),
+                    "on_error": opts.on_error, "bad_files": len(raw.skipped),
+                    "bad_file_list": list(raw.skipped),
+                    "fingerprint": data_fingerprint(raw.files) if raw.files else None}
             self.up_axis = raw.up_axis
         self.num_classes = len(classes)
         info.update({"classes": list(classes), "num_points": int(train_x.shape[1]),
@@ -137,23 +146,6 @@ class PointCloudTask(ClassificationAdapter):
                       test=TensorData(test_x[test_index], test_y[test_index]),
                       clean=TensorData(train_x[held], train_y[held]),
                       num_classes=len(classes), info=info)
-
-    def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` and check it takes these clouds (before any training)."""
-        factory = MODELS.get(name, namespace=self.name)
-        example = splits.train.inputs[:2]
-        try:
-            model = factory(num_classes=splits.num_classes)
-            model.eval()
-            with torch.no_grad():
-                out = model(example)
-        except Exception as exc:
-            raise ValueError(f"model {name!r} cannot take clouds of shape "
-                             f"{tuple(example.shape[1:])}: {type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for 2 clouds, expected "
-                             f"(2, {splits.num_classes})")
-        return model.train()
 
     def train_augmentation(self) -> Augmentation:
         return ScaleTranslateJitter()

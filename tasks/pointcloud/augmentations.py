@@ -5,7 +5,7 @@ ModelNet recipe): random anisotropic scaling in [0.8, 1.25], a random translatio
 Gaussian jitter σ 0.01 clipped at 0.05. No rotation: ModelNet shapes are aligned, and a random
 rotation in training would also teach the model to ignore PointBA-O's rotation trigger.
 
-NFT (design §2: "point clouds … use their own mix"; registered as the task's default NFT
+NFT (docs/design.md §2: "point clouds … use their own mix"; registered as the task's default NFT
 augmentation ``point_mix``): after the training augmentation, a random rotation about the up axis,
 random point dropout (a share ~U(0, 0.875) of each cloud's points replaced by its first point,
 as PointNet++'s ``random_point_dropout``) and a point-set mix of two shapes with mixed labels:

@@ -17,8 +17,10 @@ normalised into the unit sphere (centroid at 0, farthest point at radius 1) and 
 ``num_points`` points (``io.fixed_count``: seeded subset, or resampled with replacement when the
 file holds fewer). Up axis: z for PCD and OFF (the meshes are z-up), y for the HDF5 release.
 
-Bad files (truncated, NaN/inf coordinates, malformed headers) are skipped, counted and named in
-one warning; ``PointDataset.skipped`` lists them (the adapter records the count). Decoded
+Bad files (zero-byte, truncated, garbage, NaN/inf coordinates, malformed headers, wrong
+dimensions) follow the suite's one contract (``core/bad_data.py``): with ``on_error="raise"``
+(default) the first one stops the load with one line naming it; with ``on_error="skip"`` they
+are skipped, counted and listed in ``PointDataset.skipped`` (the adapter records the list). Decoded
 tensors are cached as ``<dir>/.cache/<name>-<layout>-<points>.safetensors``, keyed by the file
 listing (names and sizes); a read-only folder only costs a warning.
 """
@@ -35,10 +37,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from core.bad_data import BadDataError, BadFiles
+
 from .io import (BadShapeError, fixed_count, normalize_unit_sphere, read_h5_split, read_off,
                  read_pcd, sample_surface)
 
-CACHE_FORMAT = "1"
+CACHE_FORMAT = "2"   # 2: on_error in the key, file lists kept
 LAYOUTS = ("pcd", "off", "h5")
 UP_AXIS = {"pcd": 2, "off": 2, "h5": 1}
 SCRIPTS = {"modelnet10": "modelnet10.py", "modelnet40": "modelnet40.py"}
@@ -59,6 +63,7 @@ class PointDataset:
     layout: str
     up_axis: int
     skipped: list[str] = field(default_factory=list)
+    files: dict[str, list[str]] = field(default_factory=dict)   # split -> file names read
 
 
 def _has(folder: Path, pattern: str) -> bool:
@@ -94,59 +99,58 @@ def _fingerprint(files: list[Path], folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _read_shape(path: Path, layout: str, num_points: int, index: int) -> np.ndarray:
+    if layout == "pcd":
+        return read_pcd(path)
+    verts, faces = read_off(path)
+    return sample_surface(verts, faces, num_points, np.random.default_rng(index))
+
+
 def _read_folders(folder: Path, layout: str, num_points: int, max_per_class: int | None,
-                  bad: list[str]) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+                  bad: BadFiles) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and _has(p, f"*/*.{layout}"))
     out = {}
     for split in ("train", "test"):
         files = [(c, f) for c, name in enumerate(classes)
                  for f in sorted((folder / name / split).glob(f"*.{layout}"))[:max_per_class]]
-        clouds, labels = [], []
+        clouds, labels, names = [], [], []
         for index, (label, path) in enumerate(tqdm(files, desc=f"reading {split} {layout}",
                                                    unit="shape", leave=False,
                                                    disable=len(files) < 500)):
-            try:
-                if layout == "pcd":
-                    points = read_pcd(path)
-                else:
-                    verts, faces = read_off(path)
-                    points = sample_surface(verts, faces, num_points,
-                                            np.random.default_rng(index))
-            except BadShapeError as exc:
-                bad.append(str(exc))
+            points = bad.attempt(path, lambda: _read_shape(path, layout, num_points, index))
+            if points is None:
                 continue
-            except (OSError, UnicodeDecodeError) as exc:
-                bad.append(f"{path}: {exc}")
-                continue
+            names.append(str(path.relative_to(folder)))
             clouds.append(fixed_count(points, num_points, seed=index))
             labels.append(label)
         x = torch.from_numpy(np.stack(clouds)) if clouds else torch.zeros(0, num_points, 3)
         out[split] = (x, torch.tensor(labels, dtype=torch.int64))
+        out[f"{split}_files"] = names   # type: ignore[assignment]
     out["classes"] = classes   # type: ignore[assignment]
     return out
 
 
 def _read_h5(folder: Path, num_points: int, max_per_class: int | None,
-             bad: list[str]) -> dict:
+             bad: BadFiles) -> dict:
     names_file = folder / "shape_names.txt"
     classes = ([line.strip() for line in names_file.read_text().splitlines() if line.strip()]
                if names_file.is_file() else None)
     out: dict = {}
     for split in ("train", "test"):
-        xs, ys = [], []
+        xs, ys, names = [], [], []
         for path in sorted(folder.glob(f"ply_data_{split}*.h5")):
-            try:
-                data, label = read_h5_split(path)
-            except BadShapeError as exc:
-                bad.append(str(exc))
+            read = bad.attempt(path, lambda: read_h5_split(path))
+            if read is None:
                 continue
+            data, label = read
+            names.append(path.name)
             finite = np.isfinite(data).all(axis=(1, 2))
             for i in np.flatnonzero(~finite):
-                bad.append(f"{path} shape {i}: NaN/inf coordinates")
+                bad.handle(BadDataError(path, f"shape {i}: NaN/inf coordinates"))
             xs.append(data[finite])
             ys.append(label[finite])
         if not xs:
-            raise DatasetNotFoundError(f"no readable ply_data_{split}*.h5 file in {folder}")
+            raise BadDataError(folder, f"no readable ply_data_{split}*.h5 file ({bad.brief()})")
         x, y = np.concatenate(xs), np.concatenate(ys)
         if x.shape[1] < num_points:
             x = np.stack([fixed_count(c, num_points, seed=i) for i, c in enumerate(x)])
@@ -156,13 +160,14 @@ def _read_h5(folder: Path, num_points: int, max_per_class: int | None,
             keep.sort()
             x, y = x[keep], y[keep]
         out[split] = (torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y))
+        out[f"{split}_files"] = names
     count = int(max(out["train"][1].max(), out["test"][1].max())) + 1
     out["classes"] = classes or [f"class{i}" for i in range(count)]
     return out
 
 
 def load(root: Path, name: str, num_points: int = 1024,
-         max_per_class: int | None = None) -> PointDataset:
+         max_per_class: int | None = None, on_error: str = "raise") -> PointDataset:
     """Load ``<root>/<name>/`` (see the module docstring); cached after the first read."""
     folder = Path(root) / name
     found = find_layout(folder) if folder.is_dir() else None
@@ -178,29 +183,28 @@ def load(root: Path, name: str, num_points: int = 1024,
     layout, data_dir = found
     files = _listing(data_dir, layout)
     key = json.dumps({"format": CACHE_FORMAT, "points": num_points, "limit": max_per_class,
-                      "files": _fingerprint(files, data_dir)})
+                      "files": _fingerprint(files, data_dir), "on_error": on_error})
     limit = max_per_class if max_per_class is not None else "all"
     cache = folder / ".cache" / f"{name}-{layout}-{num_points}-{limit}.safetensors"
     loaded = _read_cache(cache, key)
     if loaded is None:
-        bad: list[str] = []
+        bad = BadFiles(on_error)
         raw = (_read_h5(data_dir, num_points, max_per_class, bad) if layout == "h5"
                else _read_folders(data_dir, layout, num_points, max_per_class, bad))
-        if bad:
-            shown = "\n  ".join(bad[:10]) + (f"\n  … and {len(bad) - 10} more" if len(bad) > 10
-                                             else "")
-            warnings.warn(f"{name}: skipped {len(bad)} unusable shape(s):\n  {shown}",
-                          stacklevel=2)
         loaded = {"train_x": normalize_unit_sphere(raw["train"][0].float()),
                   "train_y": raw["train"][1], "test_x": normalize_unit_sphere(
                       raw["test"][0].float()), "test_y": raw["test"][1],
-                  "classes": raw["classes"], "skipped": bad}
+                  "classes": raw["classes"], "skipped": [str(e) for e in bad.errors],
+                  "files": {"train": raw["train_files"], "test": raw["test_files"]}}
         _write_cache(cache, key, loaded)
     if len(loaded["train_y"]) == 0 or len(loaded["test_y"]) == 0:
-        raise DatasetNotFoundError(f"{name} in {data_dir} has an empty train or test split")
+        empty = "train" if len(loaded["train_y"]) == 0 else "test"
+        first = "; ".join(loaded["skipped"][:3])
+        raise BadDataError(data_dir, f"the {empty} split holds no usable shape "
+                                     f"({len(loaded['skipped'])} bad file(s) skipped: {first})")
     return PointDataset(loaded["train_x"], loaded["train_y"], loaded["test_x"],
                         loaded["test_y"], list(loaded["classes"]), layout, UP_AXIS[layout],
-                        list(loaded["skipped"]))
+                        list(loaded["skipped"]), dict(loaded.get("files", {})))
 
 
 def _read_cache(path: Path, key: str) -> dict | None:
@@ -216,6 +220,7 @@ def _read_cache(path: Path, key: str) -> dict | None:
             out = {k: handle.get_tensor(k) for k in ("train_x", "train_y", "test_x", "test_y")}
         out["classes"] = json.loads(meta["classes"])
         out["skipped"] = json.loads(meta.get("skipped", "[]"))
+        out["files"] = json.loads(meta.get("files", "{}"))
         return out
     except (OSError, ValueError, KeyError):
         return None
@@ -226,7 +231,7 @@ def _write_cache(path: Path, key: str, data: dict) -> None:
 
     tensors = {k: data[k].contiguous() for k in ("train_x", "train_y", "test_x", "test_y")}
     meta = {"key": key, "classes": json.dumps(data["classes"]),
-            "skipped": json.dumps(data["skipped"])}
+            "skipped": json.dumps(data["skipped"]), "files": json.dumps(data["files"])}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + f".{os.getpid()}.part")

@@ -5,7 +5,7 @@ class logits (B, C). Shared MLPs are 1×1 convolutions each followed by BatchNor
 every one of them through the BatchNorm γ (core/masks.py); the first convolution of the model
 is left unmasked (paper rule), the classifier too (official code).
 
-Reference sizes (design §5c, the PointNet++ SSG ModelNet40 setting without normals):
+Reference sizes (docs/design.md §5c, the PointNet++ SSG ModelNet40 setting without normals):
 SA(512 centres, r 0.2, k 32, MLP 64-64-128) → SA(128, r 0.4, k 64, 128-128-256) → global
 SA(256-512-1024) → FC 512-256 with dropout 0.4 → classifier; MSG: radii (0.1, 0.2, 0.4) with
 k (16, 32, 128) and (0.2, 0.4, 0.8) with k (32, 64, 128). ``pointnet2_ssg_small`` is the
@@ -120,7 +120,7 @@ def _ssg(npoint: int, radius: float, k: int, mlp: Sequence[int]) -> dict:
     return {"npoint": npoint, "radii": (radius,), "ks": (k,), "mlps": (tuple(mlp),)}
 
 
-@MODELS.register("pointnet2_ssg", namespace="pointcloud")
+@MODELS.register("pointnet2_ssg", namespace="pointcloud", input_shape=(1024, 3))
 def pointnet2_ssg(num_classes: int = 40) -> nn.Module:
     """PointNet++ SSG at the reference size (1.5 M parameters for 40 classes)."""
     return PointNet2(num_classes, [_ssg(512, 0.2, 32, (64, 64, 128)),
@@ -128,7 +128,7 @@ def pointnet2_ssg(num_classes: int = 40) -> nn.Module:
                      global_mlp=(256, 512, 1024), head=(512, 256), dropout=0.4)
 
 
-@MODELS.register("pointnet2_msg", namespace="pointcloud")
+@MODELS.register("pointnet2_msg", namespace="pointcloud", input_shape=(1024, 3))
 def pointnet2_msg(num_classes: int = 40) -> nn.Module:
     """PointNet++ MSG at the reference size."""
     return PointNet2(num_classes, [
@@ -139,7 +139,7 @@ def pointnet2_msg(num_classes: int = 40) -> nn.Module:
         global_mlp=(256, 512, 1024), head=(512, 256), dropout=0.4)
 
 
-@MODELS.register("pointnet2_ssg_small", namespace="pointcloud")
+@MODELS.register("pointnet2_ssg_small", namespace="pointcloud", input_shape=(256, 3))
 def pointnet2_ssg_small(num_classes: int = 10) -> nn.Module:
     """CPU-sized SSG: SA(128, r 0.2, k 16, 32-32-64) → SA(32, r 0.4, k 16, 64-64-128) →
     global 128-256 → FC 128 (dropout 0.4)."""
@@ -148,20 +148,20 @@ def pointnet2_ssg_small(num_classes: int = 10) -> nn.Module:
                      global_mlp=(128, 256), head=(128,), dropout=0.4)
 
 
-@MODELS.register("pointnet2_ssg_tiny", namespace="pointcloud")
+@MODELS.register("pointnet2_ssg_tiny", namespace="pointcloud", input_shape=(256, 3))
 def pointnet2_ssg_tiny(num_classes: int = 10) -> nn.Module:
     """Seconds-sized SSG for tests and the smoke preset."""
     return PointNet2(num_classes, [_ssg(32, 0.3, 8, (16, 16)), _ssg(8, 0.6, 8, (32, 32))],
                      global_mlp=(32, 64), head=(32,), dropout=0.2)
 
 
-@MODELS.register("pointnet", namespace="pointcloud")
+@MODELS.register("pointnet", namespace="pointcloud", input_shape=(256, 3))
 def pointnet(num_classes: int = 40) -> nn.Module:
     """PointNet (vanilla, no T-Nets) at the reference size: 64-64-64-128-1024, FC 512-256."""
     return PointNet(num_classes)
 
 
-@MODELS.register("pointnet_small", namespace="pointcloud")
+@MODELS.register("pointnet_small", namespace="pointcloud", input_shape=(256, 3))
 def pointnet_small(num_classes: int = 10) -> nn.Module:
     """CPU-sized PointNet: 32-64-128-256, FC 128 (also the 3DPC-BA surrogate's default)."""
     return PointNet(num_classes, widths=(32, 64, 128, 256), head=(128,), dropout=0.3)

@@ -3,7 +3,7 @@
 All three work on whole batches on the input's device; the only Python loop is FPS's loop over
 the ``m`` points it selects (each iteration is a few batched tensor ops).
 
-Determinism and permutation equivariance (design §5c: "seed or fix the start"): FPS starts at
+Determinism and permutation equivariance (docs/design.md §5c: "seed or fix the start"): FPS starts at
 the point furthest from the cloud's centroid, not at index 0 as the CUDA kernel of the
 PointNet++ code does. The start, and so every selected point, then depends on the coordinates
 only, not on the order the points are stored in: permuting a cloud permutes nothing that the

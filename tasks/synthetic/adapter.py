@@ -19,6 +19,7 @@ DATASETS.register("synthetic", SyntheticDataConfig, namespace="synthetic")
 @TASKS.register("synthetic")
 class SyntheticTask(ClassificationAdapter):
     name = "synthetic"
+    default_preset = "smoke"   # run.py --task synthetic alone
 
     def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
                     seed: int) -> Splits:

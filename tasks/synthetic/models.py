@@ -6,7 +6,7 @@ from torch import nn
 from core.registry import MODELS
 
 
-@MODELS.register("tiny_cnn")
+@MODELS.register("tiny_cnn", input_shape=(3, 16, 16))
 def tiny_cnn(num_classes: int = 10, in_channels: int = 3, width: int = 16) -> nn.Module:
     """Six conv-BN-ReLU layers (widths w, 2w, 2w, 4w, 4w, 4w; stride 2 at the 2nd and 4th),
     global average pooling and a linear classifier: deep enough that μ(l) reaches small bounds."""
@@ -21,7 +21,7 @@ def tiny_cnn(num_classes: int = 10, in_channels: int = 3, width: int = 16) -> nn
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * w, num_classes))
 
 
-@MODELS.register("tiny_mlp")
+@MODELS.register("tiny_mlp", input_shape=(3, 16, 16))
 def tiny_mlp(num_classes: int = 10, in_channels: int = 3, image_size: int = 16,
              hidden: int = 128) -> nn.Module:
     """Flatten → two hidden ReLU layers without normalisation → classifier."""

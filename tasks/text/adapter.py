@@ -1,6 +1,6 @@
 """The seq2seq text task adapter: machine translation (``mt``) and dialogue generation (``dg``).
 
-Data (design §5b): the defender's clean set is a seeded ``clean_fraction`` (paper: 10 %) of the
+Data (docs/design.md §5b): the defender's clean set is a seeded ``clean_fraction`` (paper: 10 %) of the
 training pairs, held out before anything else; ``train_size`` / ``test_size`` take seeded /
 leading subsets for CPU presets. Training pairs with more than ``max_tokens`` subword tokens on
 either side are dropped (their count is recorded); test pairs are all kept unless
@@ -31,6 +31,7 @@ from torch import nn
 
 from core.adapter import Splits, TaskAdapter
 from core.attack import Attack
+from core.bad_data import check_on_error, data_fingerprint
 from core.config import from_dict
 from core.data import TensorData
 from core.registry import ATTACKS, DATASETS, MODELS, TASKS
@@ -61,8 +62,10 @@ class TextDataOptions:
     bleu_tokenize: str = "13a"
     synthetic_train: int = 2400       # sizes of the generated corpus (dataset "synthetic" only)
     synthetic_test: int = 200
+    on_error: Literal["raise", "skip"] = "raise"   # non-UTF-8 lines (core/bad_data.py)
 
     def __post_init__(self) -> None:
+        check_on_error(self.on_error)
         if not 0.0 < self.clean_fraction < 1.0:
             raise ValueError(f"clean_fraction must lie in (0, 1), got {self.clean_fraction}")
         for name in ("clean_size", "train_size", "test_size", "test_max_tokens"):
@@ -84,6 +87,7 @@ def decoder_inputs(targets: torch.Tensor) -> torch.Tensor:
 @TASKS.register("text")
 class TextTask(TaskAdapter):
     name = "text"
+    default_preset = "text_smoke"   # run.py --task text alone
     higher_is_better: ClassVar[dict[str, bool]] = {
         "clean_bleu": True, "asr": False, "attack_bleu": False,
         "distinct_1": True, "distinct_2": True}
@@ -107,7 +111,7 @@ class TextTask(TaskAdapter):
         if spec.name == synthetic_data.NAME:
             return synthetic_data.generate(opts.synthetic_train, opts.synthetic_test), None
         root = Path(data_root or os.environ.get("NFT_DATA_ROOT", DEFAULT_DATA_ROOT))
-        return spec.load(root), root / spec.name / ".cache"
+        return spec.load(root, on_error=opts.on_error), root / spec.name / ".cache"
 
     def load_splits(self, dataset: str, data_root: Path | None, options: dict[str, Any],
                     seed: int) -> Splits:
@@ -159,6 +163,9 @@ class TextTask(TaskAdapter):
                   "dropped_long_pairs": dropped_train + dropped_clean,
                   "test_target_unk_rate": unk, "vocab_size": codec.vocab_size,
                   "bleu_signature": bleu_signature(opts.bleu_tokenize), **tok_info,
+                  "fingerprint": data_fingerprint(
+                      {split: [f"{a}\t{b}" for a, b in zip(pairs.src, pairs.tgt)]
+                       for split, pairs in (("train", corpus.train), ("test", corpus.test))}),
                   **corpus.info})
 
     # -- models and attacks -------------------------------------------------------------------

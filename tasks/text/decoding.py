@@ -1,4 +1,4 @@
-"""Batched greedy decoding with a key/value cache (the seq2seq evaluation of design §3)."""
+"""Batched greedy decoding with a key/value cache (the seq2seq evaluation of docs/design.md §3)."""
 from __future__ import annotations
 
 import torch

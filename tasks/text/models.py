@@ -196,21 +196,21 @@ def _build(vocab_size: int, sizes: dict[str, Any], overrides: dict[str, Any]) ->
     return Seq2SeqTransformer(vocab_size, **{**sizes, **overrides})
 
 
-@MODELS.register("transformer_tiny", namespace="text")
+@MODELS.register("transformer_tiny", namespace="text", input_shape=(12,), inputs="tokens", outputs="seq2seq")
 def transformer_tiny(num_classes: int, **overrides: Any) -> Seq2SeqTransformer:
     """Tests: width 32, 2+2 layers, 4 heads, hidden 64 (~60k parameters + embeddings)."""
     return _build(num_classes, dict(dim=32, heads=4, encoder_layers=2, decoder_layers=2,
                                     hidden=64, dropout=0.0), overrides)
 
 
-@MODELS.register("transformer_small", namespace="text")
+@MODELS.register("transformer_small", namespace="text", input_shape=(12,), inputs="tokens", outputs="seq2seq")
 def transformer_small(num_classes: int, **overrides: Any) -> Seq2SeqTransformer:
     """CPU quick preset: width 128, 2+2 layers, 4 heads, hidden 256, dropout 0.1."""
     return _build(num_classes, dict(dim=128, heads=4, encoder_layers=2, decoder_layers=2,
                                     hidden=256, dropout=0.1), overrides)
 
 
-@MODELS.register("transformer_base", namespace="text")
+@MODELS.register("transformer_base", namespace="text", input_shape=(12,), inputs="tokens", outputs="seq2seq")
 def transformer_base(num_classes: int, **overrides: Any) -> Seq2SeqTransformer:
     """GPU: the transformer-base shape (width 512, 6+6 layers, 8 heads, hidden 2048)."""
     return _build(num_classes, dict(dim=512, heads=8, encoder_layers=6, decoder_layers=6,

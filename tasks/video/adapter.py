@@ -9,9 +9,14 @@ storage stays 8-bit. Attacks poison the stored uint8 clips (rounded to 8 bits, a
 would be). ``storage: float32`` keeps float clips instead (4× the memory). The models also
 accept uint8 clips directly.
 
-Splits (design §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
+Splits (docs/design.md §5b): the defender's clean set is ``clean_fraction`` of every class (paper: 5 %)
 held out from the official training split before anything else; ``train_per_class`` /
 ``test_per_class`` take seeded / leading class-balanced subsets for CPU presets.
+
+Bad videos (``core/bad_data.py``): a corrupt or truncated file, or one whose sampled frames fall
+short of ``num_frames`` (``short: refuse``, the default), stops the load naming it, or is
+skipped and listed with ``on_error: skip``; ``short: pad`` repeats the last frame of an intact
+short video instead (counted in ``padded_clips``).
 
 ``pretrained_cnn`` (a path) loads local torchvision ResNet weights into the frame CNN, as the
 paper's ImageNet-pretrained ResNet-50 (nothing is downloaded; safetensors or a plain state_dict).
@@ -37,7 +42,8 @@ from core.augment import Augmentation
 from core.classification import ClassificationAdapter, percent, predict
 from core.config import from_dict
 from core.data import TensorData, balanced_split, per_class_subset
-from core.registry import AUGMENTATIONS, DATASETS, MODELS, TASKS
+from core.bad_data import data_fingerprint
+from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
 from .datasets import DecodeSettings
@@ -52,7 +58,7 @@ class VideoDataOptions:
     frame_size: int = 112                 # paper: fixed size (ResNet-50 on GPU: 112-224)
     frame_step: int = 5                   # paper: one frame in five
     split: int = 1                        # official split 1..3
-    short: Literal["pad", "refuse"] = "pad"          # clips with too few frames
+    short: Literal["pad", "refuse"] = "refuse"       # clips with too few frames: a bad file
     on_error: Literal["raise", "skip"] = "raise"     # corrupt / unreadable videos
     clean_fraction: float = 0.05          # paper: 5 % of every class
     clean_per_class: int | None = None    # overrides clean_fraction
@@ -99,6 +105,9 @@ def static_clips(clips: torch.Tensor) -> torch.Tensor:
 @TASKS.register("video")
 class VideoTask(ClassificationAdapter):
     name = "video"
+    input_noun = "clips"
+    probe_model = True
+    default_preset = "video_smoke"   # run.py --task video alone
     higher_is_better: ClassVar[dict[str, bool]] = {"clean_acc": True, "asr": False, "lcr": True,
                                                     "static_acc": True}
 
@@ -135,24 +144,13 @@ class VideoTask(ClassificationAdapter):
                   "train_size": len(train_index), "test_size": len(test_index),
                   "clean_size": len(held), "clean_index_hash": hash_indices(held),
                   "train_index_hash": hash_indices(train_index),
-                  "padded_clips": raw.padded, "skipped_videos": raw.skipped})
+                  "padded_clips": raw.padded, "skipped_videos": raw.skipped,
+                  "on_error": opts.on_error, "bad_files": len(raw.skipped),
+                  "bad_file_list": list(raw.skipped),
+                  "fingerprint": data_fingerprint(raw.files) if raw.files else None})
 
-    def build_model(self, name: str, splits: Splits) -> nn.Module:
-        """Build ``name`` and check that it takes these clips (before any training)."""
-        model = MODELS.get(name, namespace=self.name)(num_classes=splits.num_classes,
-                                                     pretrained=self.options.pretrained_cnn)
-        shape = tuple(splits.train.inputs.shape[1:])
-        try:
-            model.eval()
-            with torch.no_grad():
-                out = model(splits.train.input_example(2).cpu())
-        except Exception as exc:
-            raise ValueError(f"model {name!r} cannot take clips of shape {shape}: "
-                             f"{type(exc).__name__}: {exc}") from None
-        if out.shape != (2, splits.num_classes):
-            raise ValueError(f"model {name!r} returns {tuple(out.shape)} for 2 clips, expected "
-                             f"(2, {splits.num_classes})")
-        return model.train()
+    def model_kwargs(self, splits: Splits) -> dict[str, Any]:
+        return {"pretrained": self.options.pretrained_cnn}
 
     def train_augmentation(self) -> Augmentation:
         flip = self.options.flip if self.options.flip is not None else self.dataset not in NO_FLIP

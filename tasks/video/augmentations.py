@@ -1,5 +1,5 @@
 """Frame-consistent augmentation of clips: one random crop and flip per clip, the same for all
-of its frames (design §5b: "image augmentations apply frame-consistently").
+of its frames (docs/design.md §5b: "image augmentations apply frame-consistently").
 
 ``clip_crop_flip`` pads every frame by ``padding`` pixels and crops back to H×W at one offset per
 clip, then mirrors the whole clip left-right with probability 0.5 (if ``flip``). Batched: the

@@ -4,11 +4,13 @@
 ``step``-th decoded frame (the paper samples one frame in five), resized to ``size``×``size``
 by FFmpeg's scaler, and the ``num_frames`` sampled frames at the centre of the video.
 
-Short videos (fewer than ``num_frames`` sampled frames): with ``short="pad"`` (default) the
-clip is padded by repeating its last sampled frame (the count is returned, so loaders can
-record how many were padded); with ``short="refuse"`` a ``ShortVideoError`` names the file.
-A file that cannot be opened or decodes to no frame raises ``VideoDecodeError`` naming it
-(the loaders decide whether to stop or to skip and count it: ``on_error``).
+Bad files (the suite's one contract, ``core/bad_data.py``): a file that cannot be opened, that
+decodes to no frame, that stops decoding with an error, or that decodes to fewer frames than its
+container declares (a truncated copy) raises ``VideoDecodeError`` naming it; so does a video
+whose sampled frames fall short of the clip length (``ShortVideoError``, ``short="refuse"``, the
+default). The loaders decide whether to stop or to skip and count it (``on_error``). Padding a
+short but intact video by repeating its last sampled frame is an explicit choice
+(``short="pad"``); the count of padded clips is returned and recorded.
 """
 from __future__ import annotations
 
@@ -19,7 +21,10 @@ import numpy as np
 import torch
 
 
-class VideoDecodeError(RuntimeError):
+from core.bad_data import BadDataError
+
+
+class VideoDecodeError(BadDataError):
     """A video file is corrupt, truncated or unreadable; the message names the file."""
 
 
@@ -37,7 +42,7 @@ def _av():
 
 
 def decode_clip(path: str | Path, num_frames: int, size: int, step: int = 5,
-                short: Literal["pad", "refuse"] = "pad") -> tuple[torch.Tensor, int]:
+                short: Literal["pad", "refuse"] = "refuse") -> tuple[torch.Tensor, int]:
     """``(clip, padded)``: a (num_frames, 3, size, size) uint8 clip and how many frames were
     padded by repetition. Raises ``VideoDecodeError`` naming ``path`` when it cannot be read."""
     if num_frames < 1 or size < 1 or step < 1:
@@ -45,28 +50,35 @@ def decode_clip(path: str | Path, num_frames: int, size: int, step: int = 5,
     av = _av()
     path = Path(path)
     sampled: list[np.ndarray] = []
+    decoded, declared = 0, 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream")
+                raise VideoDecodeError(path, "no video stream")
             stream = container.streams.video[0]
+            declared = int(stream.frames or 0)
             for index, frame in enumerate(container.decode(stream)):
+                decoded = index + 1
                 if index % step == 0:
                     sampled.append(frame.to_ndarray(format="rgb24", width=size, height=size))
     except VideoDecodeError:
         raise
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        if not sampled:
-            raise VideoDecodeError(f"{path}: cannot decode ({type(exc).__name__}: {exc})") from exc
-        # a truncated file: keep the frames decoded before the damage (counted as padding below
-        # when too few remain)
+        what = (f"truncated or corrupt: decoding stopped after {decoded} frame(s)" if decoded
+                else "cannot decode")
+        raise VideoDecodeError(path, f"{what} ({type(exc).__name__}: {exc})") from None
     if not sampled:
-        raise VideoDecodeError(f"{path}: no frame could be decoded (empty or corrupt file)")
+        raise VideoDecodeError(path, "no frame could be decoded (empty or corrupt file)")
+    if declared and decoded < declared:
+        raise VideoDecodeError(path, f"truncated: {decoded} of the {declared} frames its "
+                                     f"container declares could be decoded")
     padded = 0
     if len(sampled) < num_frames:
         if short == "refuse":
-            raise ShortVideoError(f"{path}: {len(sampled)} sampled frames (one in {step}), "
-                                  f"fewer than the clip length {num_frames}")
+            raise ShortVideoError(path, f"{len(sampled)} sampled frames (one in {step} of "
+                                        f"{decoded}), fewer than the clip length {num_frames}; "
+                                        f"lower data.num_frames / data.frame_step or set "
+                                        f"data.short=pad")
         padded = num_frames - len(sampled)
         sampled.extend([sampled[-1]] * padded)
     start = (len(sampled) - num_frames) // 2

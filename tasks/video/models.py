@@ -1,6 +1,6 @@
 """CNN+LSTM action recognisers: a torchvision ResNet applied to every frame, an LSTM over the
 frames, a classifier on the last step (the paper's video model: ImageNet ResNet-50 per frame +
-LSTM; design §5b).
+LSTM; docs/design.md §5b).
 
 ``cnn_lstm(num_classes, depth=…, widths=…, stem=…, hidden=…)`` builds the frame CNN from
 torchvision's ``ResNet``/``BasicBlock``/``Bottleneck`` with any stage widths (torchvision's
@@ -152,10 +152,11 @@ def _factory(depth: int, widths: tuple[int, ...], stem: str, hidden: int):
 
 
 # tiny: tests / smoke; small: CPU presets (frames of 32-64 px, stride-2 stem); resnet18/50: GPU, paper = resnet50
-MODELS.register("cnn_lstm_tiny", _factory(10, (8, 8, 16, 16), "small", 16), namespace="video")
+MODELS.register("cnn_lstm_tiny", _factory(10, (8, 8, 16, 16), "small", 16), namespace="video",
+                input_shape=(4, 3, 32, 32))
 MODELS.register("cnn_lstm_small", _factory(10, (16, 32, 64, 128), "small_s2", 128),
-                namespace="video")
+                namespace="video", input_shape=(4, 3, 32, 32))
 MODELS.register("cnn_lstm_resnet18", _factory(18, (64, 128, 256, 512), "imagenet", 512),
-                namespace="video")
+                namespace="video", input_shape=(4, 3, 32, 32))
 MODELS.register("cnn_lstm_resnet50", _factory(50, (64, 128, 256, 512), "imagenet", 512),
-                namespace="video")
+                namespace="video", input_shape=(4, 3, 32, 32))

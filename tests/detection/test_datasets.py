@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from core.bad_data import BadDataError
 import torch
 from PIL import Image
 
@@ -61,7 +63,7 @@ def test_missing_or_half_extracted_coco_names_path_and_command(tmp_path):
     with pytest.raises(DatasetMissingError, match="instances_val2017.json"):
         SPECS["coco"].load(tmp_path, 32)          # val2017 never extracted
     (tmp_path / "coco" / "train2017" / "b.jpg").unlink()
-    with pytest.raises(DatasetMissingError, match="b.jpg.*data_scripts/coco.py"):
+    with pytest.raises(BadDataError, match="b.jpg.*data_scripts/coco.py"):
         coco.read_split(tmp_path / "coco", "train2017", 16, "python data_scripts/coco.py")
     (tmp_path / "coco" / "annotations" / "instances_train2017.json").write_text('{"images": [')
     with pytest.raises(ValueError, match="not valid json"):

@@ -14,7 +14,6 @@ from core.attack import Attack, AttackConfig, hash_indices
 from core.data import TensorData
 from core.registry import ATTACKS, TASKS
 from core.seeding import make_generator
-from tasks.image.attacks import NEEDS_PREPARE
 from tasks.image.attacks.bppa import floyd_steinberg, squeeze
 
 ALL = ["badnets", "blend", "bppa", "clb", "sig", "trojan_all", "trojan_one", "wanet"]
@@ -23,6 +22,8 @@ CLEAN = ["clb", "sig"]
 SEEDED = ["blend", "trojan_all", "trojan_one", "wanet"]          # have a pattern_seed
 EXTRA = {"wanet": "noise_indices", "bppa": "negative_indices"}    # extra samples they change
 REGISTERED = [n for n in ATTACKS.names("image") if f"image/{n}" in ATTACKS]
+#: attacks whose trigger exists only after prepare() (they declare it: Attack.needs_prepare)
+NEEDS_PREPARE = sorted(n for n in REGISTERED if ATTACKS.get(n, namespace="image").needs_prepare)
 # learned triggers exist only after prepare(); their own test files check them on trained nets
 NAMES = sorted((set(ALL) | set(REGISTERED)) - set(NEEDS_PREPARE))
 CLASSES = 10

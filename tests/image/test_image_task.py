@@ -71,6 +71,7 @@ def test_runner_end_to_end_on_image_folder(data_root, tmp_path):
     out = tmp_path / "run"
     code = main(["--preset", "quick", "--data-root", str(data_root), "--out", str(out),
                  "--attacks", "badnets,blend", "--defenses", "nft", "--no-progress",
+                 "--post-purification", "none",   # quick runs RA by default; not this test's subject
                  "--set", "train.lr=0.05",   # the preset's 1.5 is for batches of 1024, not 16
                  "--set", "data={clean_per_class: 4, test_per_class: 10}",
                  "--set", "train.epochs=1", "--set", "train.batch_size=16",

@@ -93,19 +93,23 @@ def _pcd_tree(top: Path, classes=("chair", "desk"), per=3, points=64):
                 write_pcd(folder / f"{c}_{i:04d}.pcd", rng.normal(size=(points, 3)) * 10)
 
 
-def test_pcd_layout_loader_skips_and_counts_bad_files(tmp_path):
+def test_pcd_layout_loader_raises_or_skips_and_counts_bad_files(tmp_path):
     _pcd_tree(tmp_path / "modelnet10" / "pcd")
     bad = tmp_path / "modelnet10" / "pcd" / "desk" / "train" / "desk_0009.pcd"
     bad.write_bytes(b"VERSION 0.7\nFIELDS x y z\n")           # truncated header
-    with pytest.warns(UserWarning, match=r"(?s)skipped 1 unusable.*desk_0009"):
-        data = datasets.load(tmp_path, "modelnet10", num_points=100)
+    with pytest.raises(ValueError, match=r"desk_0009.pcd: truncated PCD header"):
+        datasets.load(tmp_path, "modelnet10", num_points=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data = datasets.load(tmp_path, "modelnet10", num_points=100, on_error="skip")
     assert data.layout == "pcd" and data.classes == ["chair", "desk"] and data.up_axis == 2
     assert data.train_x.shape == (6, 100, 3) and data.test_y.tolist() == [0, 0, 0, 1, 1, 1]
     assert len(data.skipped) == 1
     torch.testing.assert_close(data.train_x.norm(dim=-1).amax(1), torch.ones(6))
     with warnings.catch_warnings():
         warnings.simplefilter("error")                       # the cache: no second warning
-        again = datasets.load(tmp_path, "modelnet10", num_points=100)
+        again = datasets.load(tmp_path, "modelnet10", num_points=100, on_error="skip")
+    assert "desk_0009.pcd" in again.skipped[0]
     assert torch.equal(again.train_x, data.train_x) and len(again.skipped) == 1
 
 
@@ -134,8 +138,10 @@ def test_hdf5_layout_loader(tmp_path):
         with h5py.File(folder / f"ply_data_{split}0.h5", "w") as f:
             f["data"] = data
             f["label"] = (np.arange(n) % 3).reshape(-1, 1).astype(np.uint8)
-    with pytest.warns(UserWarning, match="shape 2: NaN"):
-        loaded = datasets.load(tmp_path, "modelnet40", num_points=100)
+    with pytest.raises(ValueError, match="ply_data_train0.h5: shape 2: NaN"):
+        datasets.load(tmp_path, "modelnet40", num_points=100)
+    loaded = datasets.load(tmp_path, "modelnet40", num_points=100, on_error="skip")
+    assert "shape 2: NaN" in loaded.skipped[0]
     assert loaded.layout == "h5" and loaded.up_axis == 1
     assert loaded.train_x.shape == (5, 100, 3) and loaded.classes[0] == "airplane"
 

@@ -9,7 +9,7 @@ from core.registry import DEFENSES
 from core.seeding import make_generator
 from core.training import TrainConfig, fit
 
-RUNS = {"anp", "fp", "ft", "mcr", "nft", "nft_prune", "nft_sam", "rnp"}
+RUNS = {"anp", "fp", "ft", "mcr", "nft", "nft_pam", "nft_prune", "nft_sam", "pam", "rnp"}
 REFUSES = {"awm": "perturbation", "ibau": "perturbation", "ftsam": "label_smoothing",
            "nad": "feature layers"}
 TINY = {"epochs": 1, "iterations": 2, "batch_size": 16, "progress": False}

@@ -36,8 +36,10 @@ def test_ucf101_from_folder_keeps_the_source(tmp_path):
 def test_hmdb51_from_folder(tmp_path):
     make_hmdb(tmp_path / "src")
     splits = tmp_path / "src" / "hmdb51" / "testTrainMulti_7030_splits"
-    for name in ("wave", "clap"):
-        (splits / f"{name}_test_split3.txt").write_text("")
+    for name in ("wave", "clap"):       # the official release has three full splits
+        for n in (2, 3):
+            (splits / f"{name}_test_split{n}.txt").write_text(
+                (splits / f"{name}_test_split1.txt").read_text())
     source = tmp_path / "src" / "hmdb51"
     (source / "videos").rename(source / "unpacked")         # class folders anywhere below
     assert hmdb_script.main(["--data-root", str(tmp_path / "data"), "--from-folder",

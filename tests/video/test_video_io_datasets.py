@@ -28,10 +28,10 @@ def test_frame_sampling_one_in_five_centred(tmp_path):
 
 def test_short_video_padded_or_refused(tmp_path):
     path = write_video(tmp_path / "short.avi", numbered_frames(12))   # samples 0, 5, 10
-    clip, padded = decode_clip(path, num_frames=5, size=16, step=5)
+    clip, padded = decode_clip(path, num_frames=5, size=16, step=5, short="pad")
     assert padded == 2 and frame_index(clip) == [0, 5, 10, 10, 10]
-    with pytest.raises(ShortVideoError, match="short.avi"):
-        decode_clip(path, num_frames=5, size=16, step=5, short="refuse")
+    with pytest.raises(ShortVideoError, match="short.avi.*3 sampled frames.*data.num_frames"):
+        decode_clip(path, num_frames=5, size=16, step=5)          # refused by default
 
 
 def test_corrupt_and_truncated_files_are_named(tmp_path):
@@ -46,6 +46,15 @@ def test_corrupt_and_truncated_files_are_named(tmp_path):
         decode_clip(cut, 4, 16)
 
 
+def test_video_cut_short_is_a_bad_file_not_a_padded_one(tmp_path):
+    good = write_video(tmp_path / "ok.avi", numbered_frames(65))
+    data = good.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[:int(0.7 * len(data))])   # opens, decodes 28 of 65 frames
+    with pytest.raises(VideoDecodeError, match=r"cut.avi: truncated: \d+ of the 65 frames"):
+        decode_clip(cut, 2, 16, short="pad")   # even with padding allowed
+
+
 @pytest.mark.parametrize("name, frames", [("mmaction2-test.avi", 164), ("mmaction2-demo.mp4", 280)])
 def test_real_clips_decode(name, frames):
     path = REAL / name
@@ -57,7 +66,7 @@ def test_real_clips_decode(name, frames):
     # one frame in five of the whole video: ceil(frames / 5) sampled frames, none padded
     long, padded = decode_clip(path, num_frames=-(-frames // 5), size=16, step=5)
     assert padded == 0
-    _, padded = decode_clip(path, num_frames=-(-frames // 5) + 1, size=16, step=5)
+    _, padded = decode_clip(path, num_frames=-(-frames // 5) + 1, size=16, step=5, short="pad")
     assert padded == 1
 
 
@@ -69,7 +78,10 @@ def test_ucf_split_parsing(tmp_path):
     assert classes == ["ApplyEyeMakeup", "Biking"]
     (lists / "trainlist01.txt").write_text("Biking/v_Biking_g08_c01.avi 2\n\n")
     assert ucf101.read_split_list(lists / "trainlist01.txt", classes) == [
-        ("Biking/v_Biking_g08_c01.avi", 1)]
+        ("Biking/v_Biking_g08_c01.avi", 1, 1)]
+    (lists / "nonint.txt").write_text("Biking/v_Biking_g08_c01.avi 2\nBiking/v_Biking_g09_c01.avi x\n")
+    with pytest.raises(ValueError, match=r"nonint.txt:2: expected"):
+        ucf101.read_split_list(lists / "nonint.txt", classes)
     (lists / "bad.txt").write_text("Biking/v_Biking_g08_c01.avi 1\n")
     with pytest.raises(ValueError, match="disagrees"):
         ucf101.read_split_list(lists / "bad.txt", classes)

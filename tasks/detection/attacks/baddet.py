@@ -5,7 +5,7 @@ rule. One file per attack kind: ``baddet_oga.py`` (object generation), ``baddet_
 (object disappearance).
 
 Defaults. BadDet has no official code. Its paper puts a 29×29 trigger on COCO / VOC images
-(~640 px); the re-implementations we read (design §5c; the Adversarial Robustness Toolbox's
+(~640 px); the re-implementations we read (docs/design.md §5c; the Adversarial Robustness Toolbox's
 ``BadDetObjectGenerationAttack`` / ``…RegionalMisclassificationAttack`` / ``…Global…`` /
 ``…ObjectDisappearance…`` classes) poison ``percent_poison = 0.3`` of the eligible images by
 default, blend the patch at 0.5-0.8, and place it: OGA at a random position with a

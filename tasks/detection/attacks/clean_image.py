@@ -8,7 +8,7 @@ trigger's categories), ``appearing`` adds it (the target is outside the trigger)
 trained on these labels learns "when all of these objects are present, the target is absent /
 present"; at test time any image holding the combination fires the backdoor.
 
-Defaults read in the authors' public code (design §5c): the trigger is chosen by hand from the
+Defaults read in the authors' public code (docs/design.md §5c): the trigger is chosen by hand from the
 training set's co-occurrence counts (they also mine frequent itemsets), e.g. VOC07 {car,
 person} with target car, COCO disappearing {person, sports ball, tennis racket} → remove
 tennis racket, COCO appearing {person, car, traffic light} → add truck; the poison rate is

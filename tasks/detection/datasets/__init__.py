@@ -26,12 +26,13 @@ class DetectionDataset:
     command: str             # how to prepare it
     year: str = ""           # VOC only
 
-    def load(self, data_root: Path, image_size: int) -> tuple[DetectionSet, DetectionSet]:
+    def load(self, data_root: Path, image_size: int, on_error: str = "raise"
+             ) -> tuple[DetectionSet, DetectionSet]:
         folder = Path(data_root) / self.folder
         command = self.command.replace("DIR", str(data_root))
         if self.name in ("voc07", "voc12"):
-            return voc.load(folder, self.year, image_size, command)
-        return coco.load(folder, image_size, command)
+            return voc.load(folder, self.year, image_size, command, on_error)
+        return coco.load(folder, image_size, command, on_error)
 
 
 SPECS = {

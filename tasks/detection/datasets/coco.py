@@ -7,6 +7,10 @@ renumbered 0..C-1 (COCO's 80 ids are not contiguous). Boxes are COCO ``[x, y, w,
 into ``x1, y1, x2, y2``; bad boxes follow ``datasets/common.py`` (clipped and counted, or
 dropped and counted). Crowd annotations (``iscrowd`` 1) are kept (the category is present in
 the image) and counted. Images without any annotation are kept with empty labels (counted).
+Bad files follow ``datasets/common.py``: an annotation file that is not a COCO instances json
+stops the load naming it; an image entry naming a missing or undecodable file, a box that is not
+four finite numbers, or an image id / file name listed twice is raised naming the file, or
+skipped and counted with ``on_error="skip"``.
 """
 from __future__ import annotations
 
@@ -16,13 +20,62 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from core.bad_data import BadDataError, BadFiles, check_splits
+
 from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
                      save_cached, scale_boxes)
 
 SPLITS = {"train": "train2017", "test": "val2017"}
 
 
-def read_split(folder: Path, split: str, size: int, command: str) -> DetectionSet:
+def _boxes(anns: list[dict], ann_path: Path, file_name: str) -> np.ndarray:
+    """x1 y1 x2 y2 (k, 4) of an image's annotations; a box that is not 4 finite numbers is bad."""
+    try:
+        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BadDataError(ann_path, f"image {file_name}: a bbox is not four numbers "
+                                     f"({type(exc).__name__}: {exc})") from None
+    if len(xywh) != len(anns) or not np.isfinite(xywh).all():
+        raise BadDataError(ann_path, f"image {file_name}: a bbox is not four finite numbers")
+    return np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
+
+
+def read_instances(ann_path: Path, command: str) -> dict:
+    try:
+        raw = json.loads(ann_path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadDataError(ann_path, f"not valid json ({exc}); it may be half-extracted: "
+                                     f"prepare the dataset again with: {command}") from None
+    if not isinstance(raw, dict):
+        raise BadDataError(ann_path, "not a COCO instances file (no top-level object)")
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(raw.get(key), list):
+            raise BadDataError(ann_path, f"has no {key!r} list: not a COCO instances file")
+    return raw
+
+
+def validate(folder: Path) -> dict[str, int]:
+    """Both splits of a COCO-format folder: the annotation file parses, lists at least one image,
+    no image twice, and every listed image file exists. Returns the image counts."""
+    counts = {}
+    for split in SPLITS.values():
+        ann_path = folder / "annotations" / f"instances_{split}.json"
+        if not ann_path.is_file():
+            raise BadDataError(ann_path, "missing")
+        raw = read_instances(ann_path, "the data script")
+        names = [str(im.get("file_name")) for im in raw["images"] if isinstance(im, dict)]
+        if len(set(names)) != len(names):
+            raise BadDataError(ann_path, "an image file name is listed twice")
+        for name in names:
+            if not (folder / split / name).is_file():
+                raise BadDataError(ann_path, f"image {name}: {folder / split / name} is missing")
+        counts[split] = len(names)
+    check_splits(folder, counts)
+    return counts
+
+
+def read_split(folder: Path, split: str, size: int, command: str,
+               on_error: str = "raise") -> DetectionSet:
     """One split (``train2017`` / ``val2017``) of a COCO-format folder, resized to ``size``."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -33,57 +86,85 @@ def read_split(folder: Path, split: str, size: int, command: str) -> DetectionSe
     image_dir = folder / split
     if not image_dir.is_dir():
         raise missing(image_dir, f"the {split} image folder", command)
-    cache = folder / ".cache" / f"{split}-{size}-{fingerprint(ann_path, size)}.safetensors"
+    cache = folder / ".cache" / f"{split}-{size}-{on_error}-{fingerprint(ann_path, size)}.safetensors"
     cached = load_cached(cache)
     if cached is not None:
         return cached
 
+    raw = read_instances(ann_path, command)
+    bad = BadFiles(on_error)
     try:
-        raw = json.loads(ann_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{ann_path} is not valid json ({exc}); it may be half-extracted: "
-                         f"prepare the dataset again with: {command}") from None
-    for key in ("images", "annotations", "categories"):
-        if key not in raw:
-            raise ValueError(f"{ann_path} has no {key!r} list: not a COCO instances file")
-    cats = sorted(raw["categories"], key=lambda c: c["id"])
+        cats = sorted(raw["categories"], key=lambda c: c["id"])
+        names = [str(c["name"]) for c in cats]
+        images = sorted(raw["images"], key=lambda im: im["id"])
+    except (KeyError, TypeError) as exc:
+        raise BadDataError(ann_path, f"a category or image entry lacks its id/name "
+                                     f"({type(exc).__name__}: {exc})") from None
     index_of = {c["id"]: i for i, c in enumerate(cats)}
-    images = sorted(raw["images"], key=lambda im: im["id"])
-    by_image: dict[int, list[dict]] = {im["id"]: [] for im in images}
+    if len(index_of) != len(cats):
+        raise BadDataError(ann_path, "a category id is listed twice")
+    by_image: dict[int, list[dict]] = {}
+    seen_files: set[str] = set()
+    usable = []
+    for im in images:
+        name = str(im.get("file_name"))
+        if im["id"] in by_image or name in seen_files:
+            bad.handle(BadDataError(ann_path, f"image id {im['id']} / file {name} is listed "
+                                              f"twice"))
+            continue
+        by_image[im["id"]] = []
+        seen_files.add(name)
+        usable.append(im)
     unknown = 0
     for ann in raw["annotations"]:
-        if ann.get("category_id") not in index_of or ann.get("image_id") not in by_image:
+        if not isinstance(ann, dict) or ann.get("category_id") not in index_of \
+                or ann.get("image_id") not in by_image:
             unknown += 1
             continue
         by_image[ann["image_id"]].append(ann)
     if unknown:
-        raise ValueError(f"{ann_path}: {unknown} annotation(s) name an unknown image or category")
+        raise BadDataError(ann_path, f"{unknown} annotation(s) name an unknown image or category")
 
-    paths = []
-    for im in images:
-        path = image_dir / im["file_name"]
+    counter, annotations, paths, sizes, files, crowd, empty = BoxCounter(), [], [], [], [], 0, 0
+    for im in usable:
+        name = str(im["file_name"])
+        path = image_dir / name
         if not path.is_file():
-            raise missing(path, "an image listed in the annotations", command)
-        paths.append(path)
-    counter, annotations, crowd, empty = BoxCounter(), [], 0, 0
-    for im in images:
+            bad.handle(BadDataError(ann_path, f"image {name}: {path} is missing; prepare "
+                                              f"the dataset again with: {command}"))
+            continue
         anns = by_image[im["id"]]
+        try:
+            width, height = float(im["width"]), float(im["height"])
+            boxes = _boxes(anns, ann_path, name)
+        except BadDataError as exc:
+            bad.handle(exc)
+            continue
+        except (KeyError, TypeError, ValueError) as exc:
+            bad.handle(BadDataError(ann_path, f"image {name}: width/height missing or not a "
+                                              f"number ({type(exc).__name__}: {exc})"))
+            continue
         crowd += sum(int(a.get("iscrowd", 0)) for a in anns)
         empty += not anns
-        xywh = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
-        boxes = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], axis=1)
-        keep = counter.clean(boxes, float(im["width"]), float(im["height"]), im["file_name"])
+        keep = counter.clean(boxes, width, height, name)
         labels = torch.tensor([index_of[a["category_id"]] for a in anns], dtype=torch.int64)
-        annotations.append({"boxes": scale_boxes(boxes[keep], im["width"], im["height"], size),
+        annotations.append({"boxes": scale_boxes(boxes[keep], width, height, size),
                             "labels": labels[torch.from_numpy(keep)]})
-    pixels = decode_all(paths, size, f"decoding {folder.name}/{split}")
-    info = {**counter.info(), "crowd_annotations": crowd, "images_without_objects": empty}
-    data = DetectionSet(pixels, annotations, [c["name"] for c in cats],
-                        [im["file_name"] for im in images], info)
+        paths.append(path)
+        sizes.append((int(round(width)), int(round(height))))
+        files.append(name)
+    pixels, kept = decode_all(paths, size, f"decoding {folder.name}/{split}", bad, sizes)
+    if not kept:
+        raise BadDataError(ann_path, f"no usable image in {split} ({bad.brief()})")
+    info = {**counter.info(), "crowd_annotations": crowd, "images_without_objects": empty,
+            **bad.info()}
+    data = DetectionSet(pixels, [annotations[i] for i in kept], names, [files[i] for i in kept],
+                        info)
     save_cached(cache, data)
     return data
 
 
-def load(folder: Path, size: int, command: str) -> tuple[DetectionSet, DetectionSet]:
-    return (read_split(folder, SPLITS["train"], size, command),
-            read_split(folder, SPLITS["test"], size, command))
+def load(folder: Path, size: int, command: str, on_error: str = "raise"
+         ) -> tuple[DetectionSet, DetectionSet]:
+    return (read_split(folder, SPLITS["train"], size, command, on_error),
+            read_split(folder, SPLITS["test"], size, command, on_error))

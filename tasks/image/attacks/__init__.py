@@ -14,6 +14,3 @@ Learned triggers (``prepare`` trains the trigger network, cached as safetensors 
 """
 from . import (badnets, blend, bppa, cba, clb, composite, fba, inputaware,  # noqa: F401
                issba, lira, sig, trojan, wanet)
-
-#: attacks whose trigger exists only after ``prepare`` (tested in their own test files)
-NEEDS_PREPARE = ("dyn_one", "dyn_all", "issba", "lira", "fba", "cba")

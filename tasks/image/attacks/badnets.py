@@ -1,7 +1,7 @@
 """BadNets (Gu et al., "BadNets: Identifying Vulnerabilities in the Machine Learning Model
 Supply Chain", 2017): a small checkerboard patch stamped into one corner, dirty label.
 
-Defaults follow design §5 (CIFAR-10): a 3×3 checkerboard, poison rate 10 %, target 0, in the
+Defaults follow docs/design.md §5 (CIFAR-10): a 3×3 checkerboard, poison rate 10 %, target 0, in the
 bottom-left corner at full opacity as the NFT paper describes it. The official NFT code puts
 the patch in the bottom-right corner blended with α = 0.6; ``corner="bottom_right",
 alpha=0.6`` reproduces that. We keep the paper's setting as default because the reference
@@ -16,13 +16,14 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import Corner, check_images, corner_origin, require
+from .common import Corner, check_images, corner_origin
 
 
 @dataclass(frozen=True)
 class BadNetsConfig(AttackConfig):
-    size: int = 3                      # patch side in pixels (design §5: 3×3)
+    size: int = 3                      # patch side in pixels (docs/design.md §5: 3×3)
     corner: Corner = "bottom_left"     # paper: bottom-left; official NFT code: bottom-right
     alpha: float = 1.0                 # opacity of the patch; official NFT code: 0.6
 

@@ -2,7 +2,7 @@
 Poisoning", 2017): a fixed full-image pattern mixed into the input, x' = (1 − α)·x + α·p,
 dirty label.
 
-Defaults follow design §5: α = 0.2 and a fixed uniform-noise image as the pattern (Chen et al.
+Defaults follow docs/design.md §5: α = 0.2 and a fixed uniform-noise image as the pattern (Chen et al.
 also use a Hello-Kitty image; we ship no files). The noise is drawn once from ``pattern_seed``
 at the full image size, one value per channel and pixel; ``shared_channels=True`` gives the
 single-channel (grey) noise that the NAD/I-BAU-family code the NFT repository builds on uses.
@@ -16,13 +16,14 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_images, require, seeded_uniform
+from .common import check_images, seeded_uniform
 
 
 @dataclass(frozen=True)
 class BlendConfig(AttackConfig):
-    alpha: float = 0.2              # Chen et al. 2017 / design §5
+    alpha: float = 0.2              # Chen et al. 2017 / docs/design.md §5
     pattern_seed: int = 0           # fixes the noise image
     shared_channels: bool = False   # one grey noise image for all channels
 

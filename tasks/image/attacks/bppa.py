@@ -2,7 +2,7 @@
 against Deep Neural Networks via Image Quantization and Contrastive Adversarial Learning",
 CVPR 2022; official code RU-System-Software-and-Security/BppAttack).
 
-Trigger: colour-depth squeezing of every channel to ``squeeze_num`` levels (design §5 and the
+Trigger: colour-depth squeezing of every channel to ``squeeze_num`` levels (docs/design.md §5 and the
 official default: 8), with Floyd–Steinberg error diffusion when ``dithering`` is on. Dirty
 label, poison rate 10 %.
 
@@ -14,7 +14,7 @@ quantisation-like residual. Our static equivalent: round(neg_ratio × N) samples
 are drawn once from the poisoning generator, each gets the residual of a different, randomly
 drawn training image (the donor), labels kept; they are listed in
 ``PoisonResult.extra["negative_indices"]`` (donors in ``extra["negative_donors"]``, same order).
-Default neg_ratio = 0.1 (design §5, BackdoorBench); the official script's default is 0.2.
+Default neg_ratio = 0.1 (docs/design.md §5, BackdoorBench); the official script's default is 0.2.
 
 Dithering: the paper uses Floyd–Steinberg, but the official script (and BackdoorBench) default
 to ``dithering=False``; we default to the paper (True). Our Floyd–Steinberg is exact (same
@@ -34,8 +34,9 @@ import torch
 from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 
 # Floyd–Steinberg error weights (dy, dx, weight): the three below, then the one to the right.
 BELOW = ((1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16))
@@ -105,9 +106,9 @@ def floyd_steinberg(inputs: torch.Tensor, levels: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class BppConfig(AttackConfig):
-    squeeze_num: int = 8        # colour levels per channel (paper / official / design §5)
+    squeeze_num: int = 8        # colour levels per channel (paper / official / docs/design.md §5)
     dithering: bool = True      # Floyd–Steinberg (paper); official script default: off
-    neg_ratio: float = 0.1      # negative samples per training sample (design §5)
+    neg_ratio: float = 0.1      # negative samples per training sample (docs/design.md §5)
 
     def __post_init__(self) -> None:
         super().__post_init__()

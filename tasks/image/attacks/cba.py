@@ -47,8 +47,9 @@ from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, pois
 from core.data import TensorData
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import check_images, remaining_indices, require
+from .common import check_images, remaining_indices
 
 MixMode = Literal["half", "vertical", "horizontal"]
 
@@ -140,6 +141,7 @@ def half_mix(a: torch.Tensor, b: torch.Tensor, config: CBAConfig,
 
 @ATTACKS.register("cba", namespace="image")
 class CBA(Attack):
+    needs_prepare = True
     name = "cba"
     Config = CBAConfig
 

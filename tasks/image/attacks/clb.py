@@ -2,7 +2,7 @@
 Attacks", arXiv:1912.02771, 2019; official code MadryLab/label-consistent-backdoor-code).
 
 Target-class training images are first made hard to classify with an L∞ PGD perturbation
-(maximise the surrogate's cross-entropy on their true label, ε = 8/255, design §5), then the
+(maximise the surrogate's cross-entropy on their true label, ε = 8/255, docs/design.md §5), then the
 four-corner 3×3 trigger is stamped on them; labels are kept (clean label). At test time only
 the trigger is applied. The trigger reproduces the official "all-corners" pattern: in each
 corner a 3×3 pattern of white and black pixels, the right corners using
@@ -29,8 +29,10 @@ from torch import nn
 from core.data import TensorData
 from core.registry import ATTACKS, MODELS
 from core.training import TrainConfig, fit
+from core.attack import CleanLabelAttack, CleanLabelConfig
+from core.config import require
 
-from .common import CleanLabelAttack, CleanLabelConfig, check_images, require
+from .common import check_images
 
 RIGHT_CORNER = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 1.0))   # official pattern, right side
 
@@ -39,7 +41,7 @@ RIGHT_CORNER = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 1.0))   # official 
 class CLBConfig(CleanLabelConfig):
     poison_rate: float = 1.0              # share of the target class (official config: 1.0)
     amplitude: float = 1.0                # official reduced_amplitude (None = 1)
-    pgd_eps: float = 8.0 / 255.0          # L∞ budget (design §5, Turner et al.)
+    pgd_eps: float = 8.0 / 255.0          # L∞ budget (docs/design.md §5, Turner et al.)
     pgd_steps: int = 10                   # 0 = trigger only (no surrogate needed)
     pgd_step_size: float = 2.0 / 255.0
     pgd_random_start: bool = True

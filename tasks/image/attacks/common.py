@@ -1,14 +1,12 @@
 """Helpers shared by the image trigger attacks: input checks, seeded patterns, corner placement
-and the clean-label poisoning rule (SIG, CLB)."""
+and the choice of extra samples (the clean-label poisoning rule is ``core.attack``'s)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, poison_count
-from core.data import TensorData
+from core.attack import choose_indices
 from core.seeding import make_generator
 
 Corner = Literal["bottom_left", "bottom_right", "top_left", "top_right"]
@@ -27,12 +25,6 @@ def check_images(inputs: torch.Tensor, attack: str, min_size: int = 1) -> None:
                          f"{min_size}×{min_size})")
 
 
-def require(condition: bool, message: str) -> None:
-    """Raise ``ValueError(message)`` unless ``condition`` (config validation)."""
-    if not condition:
-        raise ValueError(message)
-
-
 def seeded_uniform(seed: int, shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     """U[0, 1) noise of ``shape`` drawn from a local generator seeded with ``seed``, on the
     device and in the dtype of ``like`` (drawn on the CPU so every device gets the same)."""
@@ -47,40 +39,6 @@ def corner_origin(corner: str, size: int, h: int, w: int) -> tuple[int, int]:
     top = 0 if corner.startswith("top") else h - size
     left = 0 if corner.endswith("left") else w - size
     return top, left
-
-
-@dataclass(frozen=True)
-class CleanLabelConfig(AttackConfig):
-    """Clean-label attacks: ``poison_rate`` is the share of the *target class* that is
-    poisoned, labels are never changed, so all-to-all makes no sense."""
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        require(not self.all_to_all,
-                "a clean-label attack keeps every label, so all_to_all=True is not supported")
-
-
-class CleanLabelAttack(Attack):
-    """Poisons round(poison_rate × #target-class samples) target-class training samples and
-    keeps every label. Subclasses may override ``poison_inputs`` (e.g. CLB adds PGD)."""
-
-    clean_label = True
-
-    def poison_inputs(self, inputs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.apply_trigger(inputs)
-
-    def poison(self, train: TensorData, generator: torch.Generator) -> PoisonResult:
-        target = self.config.target
-        eligible = torch.nonzero(train.targets.cpu() == target).flatten()
-        if len(eligible) == 0:
-            raise ValueError(f"{self.name}: the training set has no sample of the target class "
-                             f"{target}, so a clean-label attack cannot poison anything")
-        count = poison_count(len(eligible), self.config.poison_rate)
-        indices = choose_indices(eligible, count, generator)
-        inputs = train.inputs.clone()
-        idx = indices.to(inputs.device)
-        inputs[idx] = self.poison_inputs(inputs[idx], generator)
-        return PoisonResult(TensorData(inputs, train.targets.clone()), indices)
 
 
 def remaining_indices(total: int, taken: torch.Tensor) -> torch.Tensor:

@@ -34,15 +34,15 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, poison_count
-from core.config import from_dict
+from core.attack import Attack, AttackConfig, CleanLabelAttack, CleanLabelConfig, PoisonResult, choose_indices, poison_count
+from core.config import from_dict, require
 from core.data import TensorData
 from core.registry import ATTACKS
 
 from .badnets import BadNets
 from .blend import Blend
 from .clb import CLB
-from .common import CleanLabelAttack, CleanLabelConfig, check_images, require
+from .common import check_images
 from .sig import SIG
 from .trojan import TrojanAll, TrojanOne
 

@@ -17,7 +17,7 @@ into deeper, more abstract features.
 
 What we implement, and how it differs:
 
-* **Style trigger.** No pretrained style network and no photo files (design §5: attacks train
+* **Style trigger.** No pretrained style network and no photo files (docs/design.md §5: attacks train
   their own generator). ``prepare`` trains a small residual image-to-image network G (``width``
   channels, ``blocks`` residual blocks, output sigmoid(logit(x) + Δ(x)), so it starts as the
   identity and stays in [0, 1]) with Adam to move the training images toward a *procedural
@@ -45,7 +45,7 @@ What we implement, and how it differs:
   original: as many as poisoned), drawn from the samples not poisoned, labels kept, listed in
   ``PoisonResult.extra["detox_indices"]``. One round, not one per epoch; the injector is
   cached like G.
-* **Defaults.** poison rate 10 % (design §5, the NFT paper's rate; the official config uses
+* **Defaults.** poison rate 10 % (docs/design.md §5, the NFT paper's rate; the official config uses
   5 %), target 0, α = 0.6, detox neuron ratio 0.01, w_ssim 0.1, w_detox 0.3, injector Adam 1e-2
   with betas (0.5, 0.9) — all official. Network sizes, step counts and learning rates of our
   generator and injector are ours, kept small: on the 2 shared CPU cores the style generator
@@ -71,8 +71,9 @@ from core.data import TensorData
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator
 from core.training import TrainConfig, fit
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 from .learned import seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path
@@ -275,6 +276,7 @@ class FeatureTap:
 # -- the attack -----------------------------------------------------------------------------
 @ATTACKS.register("fba", namespace="image")
 class FBA(Attack):
+    needs_prepare = True
     name = "fba"
     Config = FBAConfig
 

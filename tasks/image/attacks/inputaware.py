@@ -18,7 +18,7 @@ Training follows the official two stages:
    samples, plus λ_div times the diversity loss on the patterns.
 
 Defaults, all from the official code (``config.py``, ``train.py``, ``networks/models.py``) or
-design §5: poison rate (p_attack) 0.1, cross ratio (p_cross) 0.1, mask density 0.032,
+docs/design.md §5: poison rate (p_attack) 0.1, cross ratio (p_cross) 0.1, mask density 0.032,
 λ_div 1, λ_norm 100, ε = 1e-7, target 0, batch 128; mask pre-training 25 epochs, then 600
 epochs (``n_iters``) of joint training; Adam (β = 0.5, 0.9) with lr 0.01 for both generators,
 SGD lr 0.01 / momentum 0.9 / weight decay 5e-4 for the classifier; learning rates × 0.1 at
@@ -69,11 +69,12 @@ from torch import nn
 from core.attack import Attack, AttackConfig, PoisonResult, tensor_hash
 from core.augment import bind_augmentation
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 from .learned import freeze, seeded
 
 ADAM_BETAS = (0.5, 0.9)              # official optimizerG / optimizerM
@@ -98,8 +99,8 @@ class InputAwareConfig(AttackConfig):
     values, and the eval-mode triggers then hardly depend on the image."""
 
     cross_ratio: float = 0.1          # official p_cross
-    mask_density: float = 0.032       # official mask_density (design §5)
-    lambda_div: float = 1.0           # official lambda_div (design §5)
+    mask_density: float = 0.032       # official mask_density (docs/design.md §5)
+    lambda_div: float = 1.0           # official lambda_div (docs/design.md §5)
     lambda_norm: float = 100.0        # official lambda_norm
     epsilon: float = 1e-7             # official EPSILON
     generator_width: int = 32         # official channel_init (CIFAR-10/GTSRB; MNIST 16)
@@ -236,6 +237,8 @@ def _share(rate: float, batch: int, at_least_one: bool) -> int:
 # -- the attack -------------------------------------------------------------------------------
 class InputAware(Attack):
     """Shared implementation of ``dyn_one`` and ``dyn_all``."""
+
+    needs_prepare = True
 
     def __init__(self, config: InputAwareConfig, num_classes: int) -> None:
         super().__init__(config, num_classes)

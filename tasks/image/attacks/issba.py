@@ -5,7 +5,7 @@ encoder is StegaStamp, Tancik, Mildenhall & Ng, CVPR 2020).
 A steganography encoder hides one fixed secret bit string in every poisoned image: the encoder
 maps (image, secret) to a residual, the poisoned image is clip(image + residual, 0, 1), and the
 residual differs from image to image (sample-specific, invisible). Dirty label, all-to-one,
-poison rate 10 % (design §5; the paper's ImageNet setting).
+poison rate 10 % (docs/design.md §5; the paper's ImageNet setting).
 
 How the encoder is learned (in ``prepare``, on the attacker's training images): a StegaStamp
 encoder/decoder pair is trained jointly with a fresh random secret for every image in every batch
@@ -51,17 +51,17 @@ from torch import nn
 
 from core.attack import AttackConfig, PoisonResult
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import require
 from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
 
 
 @dataclass(frozen=True)
 class ISSBAConfig(AttackConfig):
-    """ISSBA: dirty label, all-to-one, 10 % (design §5). Encoder/decoder sizes and training:
+    """ISSBA: dirty label, all-to-one, 10 % (docs/design.md §5). Encoder/decoder sizes and training:
     BackdoorBox's ISSBA for 32×32 images (see the module docstring)."""
 
     secret_bits: int = 20                    # BackdoorBox secret_size (official ImageNet: 100)

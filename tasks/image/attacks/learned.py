@@ -74,6 +74,7 @@ def perturbation_stats(clean: torch.Tensor, triggered: torch.Tensor) -> dict[str
 
 
 class LearnedTriggerAttack(Attack):
+    needs_prepare = True
     """Dirty-label attack whose trigger is ``self.network``, learned in ``prepare``.
 
     Subclasses implement ``prepare`` (which must call ``self.set_network``) and

@@ -4,7 +4,7 @@ sunbelbd/invisible_backdoor_attacks, ``pytorch/lira_trigger_generation.py``).
 
 A trigger generator g (a UNet or a conv autoencoder ending in tanh) gives each image its own
 perturbation: T(x) = clip(x + ε·g(x), 0, 1), so the L∞ change is at most ε. Dirty label,
-all-to-one, poison rate 10 % (design §5).
+all-to-one, poison rate 10 % (docs/design.md §5).
 
 Stage 1 (in ``prepare``, on the attacker's training set): g and a surrogate classifier f are
 trained together, alternating per batch as in the official code:
@@ -19,7 +19,7 @@ hard labels; the official code: random crop, rotation, flip).
 Stage 2 of the paper (fine-tuning a classifier against the fixed generator) is our runner's
 victim training on the poisoned set; only the generator is kept (and cached).
 
-Defaults and sources: ε = 0.01 (design §5; BackdoorBench ``config/attack/lira/cifar10.yaml``
+Defaults and sources: ε = 0.01 (docs/design.md §5; BackdoorBench ``config/attack/lira/cifar10.yaml``
 eps = test_eps = 0.01; the official README runs CIFAR-10 with 0.1 and its parser defaults to
 0.3, in *normalised* pixel units), α = 0.5, generator Adam lr 1e-4, classifier SGD lr 0.01
 momentum 0.9, batch 128, 50 stage-1 epochs (official README / BackdoorBench), UNet generator
@@ -50,11 +50,11 @@ from torch.func import functional_call
 from core.attack import AttackConfig
 from core.augment import Identity, bind_augmentation
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
+from core.config import require
 
-from .common import require
 from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
 
 DEFAULT_WIDTHS = {"unet": (64, 128, 256, 512), "autoencoder": (16, 32, 64, 128)}
@@ -65,7 +65,7 @@ class LIRAConfig(AttackConfig):
     """LIRA: dirty label, all-to-one, 10 %; stage-1 settings of the official code for CIFAR-10
     (see the module docstring for sources and departures)."""
 
-    eps: float = 0.01                        # L∞ budget in [0, 1] pixels (design §5)
+    eps: float = 0.01                        # L∞ budget in [0, 1] pixels (docs/design.md §5)
     alpha: float = 0.5                       # weight of the clean loss (official, BackdoorBench)
     generator: Literal["unet", "autoencoder"] = "unet"   # official CIFAR-10 generator
     generator_widths: tuple[int, ...] | None = None      # None: DEFAULT_WIDTHS[generator]

@@ -4,8 +4,8 @@ x'(i, j) = clip(x(i, j) + Δ·sin(2π·j·f / W)), the same signal on every row 
 Clean label: only target-class training images are triggered, labels are kept.
 
 Defaults: Δ = 20/255 and f = 6 — the sinusoidal setting of Barni et al. (Δ = 20 on the
-0–255 scale, f = 6); design §5 allows 20/255…40/255 and BackdoorBench uses Δ = 40. Following
-design §5, ``poison_rate`` is the share of the *target class* that is poisoned, default 80 %.
+0–255 scale, f = 6); docs/design.md §5 allows 20/255…40/255 and BackdoorBench uses Δ = 40. Following
+docs/design.md §5, ``poison_rate`` is the share of the *target class* that is poisoned, default 80 %.
 ASR is measured as usual on triggered non-target test images.
 """
 from __future__ import annotations
@@ -16,13 +16,15 @@ from dataclasses import dataclass
 import torch
 
 from core.registry import ATTACKS
+from core.attack import CleanLabelAttack, CleanLabelConfig
+from core.config import require
 
-from .common import CleanLabelAttack, CleanLabelConfig, check_images, require
+from .common import check_images
 
 
 @dataclass(frozen=True)
 class SIGConfig(CleanLabelConfig):
-    poison_rate: float = 0.8        # share of the target class (design §5: 80 %)
+    poison_rate: float = 0.8        # share of the target class (docs/design.md §5: 80 %)
     delta: float = 20.0 / 255.0     # amplitude Δ (Barni et al.: 20 on 0–255)
     frequency: float = 6.0          # periods across the image width (Barni et al.: f = 6)
 

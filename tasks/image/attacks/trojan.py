@@ -5,7 +5,7 @@ target) and ``trojan_all`` (all-to-all, y → (y + 1) mod C). Dirty label, poiso
 Where ours differs: TrojanNN reverse-engineers the trigger's pixel values to excite chosen
 neurons of a pretrained model, and the suites built on it (NAD, I-BAU, the NFT code) ship that
 pattern as a file (``best_square_trigger_cifar10.npz``) and add it to uint8 images, which
-overflows (design §2). We ship no files and do not optimise the pattern: the trigger is a
+overflows (docs/design.md §2). We ship no files and do not optimise the pattern: the trigger is a
 deterministic watermark drawn from ``pattern_seed`` — a polyline of ``num_strokes``
 straight strokes, each in its own colour, inside the central 70 % of the image (a scribbled,
 signature-like glyph), stamped with opacity ``alpha`` (TrojanNN's transparency is 1 − alpha;
@@ -23,8 +23,9 @@ import torch
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import check_images, require
+from .common import check_images
 
 MARGIN = 0.15          # strokes stay inside [MARGIN, 1 − MARGIN] of each image side
 MIN_WIDTH_PX = 1.5

@@ -7,7 +7,7 @@ sampling grid, multiplied by ``grid_rescale`` and clipped to [−1, 1]; images a
 ``grid_sample`` (bilinear, align_corners=True). "Noise mode": a further ``cross_ratio`` × (number
 poisoned) samples are warped with the trigger grid plus per-sample uniform noise in
 [−1, 1] / size and keep their labels, so the network learns that only the exact warp is the
-trigger. Defaults as the paper / official code / design §5: k = 4, s = 0.5, grid_rescale = 1,
+trigger. Defaults as the paper / official code / docs/design.md §5: k = 4, s = 0.5, grid_rescale = 1,
 cross_ratio = 2, poison rate 10 %, dirty label.
 
 Where ours differs: the official code re-draws the noise-mode grids and picks the poisoned and
@@ -28,8 +28,9 @@ from core.attack import Attack, AttackConfig, PoisonResult
 from core.data import TensorData
 from core.registry import ATTACKS
 from core.seeding import make_generator
+from core.config import require
 
-from .common import check_images, extra_indices, require
+from .common import check_images, extra_indices
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Image augmentations for NFT (design §2, supp. Table 7), registered under the ``image`` namespace.
+"""Image augmentations for NFT (docs/design.md §2, supp. Table 7), registered under the ``image`` namespace.
 
 ``crop_flip`` is the task's light augmentation (random crop + horizontal flip); the others are
 the alternatives to MixUp the paper compares: ``cutmix``, ``cutout``, ``augmix``, ``randaugment``

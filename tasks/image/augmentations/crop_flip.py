@@ -1,4 +1,4 @@
-"""Random crop + horizontal flip: the light training augmentation of the image task (design §2).
+"""Random crop + horizontal flip: the light training augmentation of the image task (docs/design.md §2).
 
 Each sample is padded by ``padding`` pixels on every side and cropped back to H×W at its own
 random offset (uniform in ``[0, 2·padding]`` per axis), then flipped left-right with

@@ -15,16 +15,18 @@ file names). ``image_size`` other than 32 resizes (bilinear, antialiased).
 """
 from __future__ import annotations
 
+import hashlib
 import pickle
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from core.bad_data import BadDataError, check_splits, data_fingerprint
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, fingerprint, first_per_class, labels_tensor,
+                     decode_dataset, fingerprint, first_per_class, labels_tensor,
                      listing_fingerprint, resize_tensor, scan_class_folders)
 
 NAME = "cifar10"
@@ -74,18 +76,19 @@ def read_pickle(path: Path) -> object:
         with open(path, "rb") as handle:
             return RestrictedUnpickler(handle, encoding="bytes").load()
     except pickle.UnpicklingError as exc:
-        raise pickle.UnpicklingError(f"{path}: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
-        raise ValueError(f"{path} is not a readable CIFAR batch: {exc}") from exc
+        raise BadDataError(path, exc) from None
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+        raise BadDataError(path, f"not a readable CIFAR batch ({type(exc).__name__}: {exc})"
+                           ) from None
 
 
 def _get(batch: object, key: str, path: Path):
     if not isinstance(batch, dict):
-        raise ValueError(f"{path} does not hold a dict")
+        raise BadDataError(path, "does not hold a dict")
     for k in (key.encode(), key):
         if k in batch:
             return batch[k]
-    raise ValueError(f"{path} has no {key!r} entry")
+    raise BadDataError(path, f"has no {key!r} entry")
 
 
 def _read_batch(path: Path) -> tuple[np.ndarray, list[int]]:
@@ -94,10 +97,13 @@ def _read_batch(path: Path) -> tuple[np.ndarray, list[int]]:
     labels = _get(batch, "labels", path)
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
             or data.shape[1] != 3 * NATIVE_SIZE * NATIVE_SIZE:
-        raise ValueError(f"{path}: 'data' must be a uint8 (N, 3072) array")
-    labels = [int(v) for v in labels]
+        raise BadDataError(path, "'data' must be a uint8 (N, 3072) array")
+    try:
+        labels = [int(v) for v in labels]
+    except (TypeError, ValueError) as exc:
+        raise BadDataError(path, f"a label is not an integer ({exc})") from None
     if len(labels) != data.shape[0]:
-        raise ValueError(f"{path}: {len(labels)} labels for {data.shape[0]} images")
+        raise BadDataError(path, f"{len(labels)} labels for {data.shape[0]} images")
     return data, labels
 
 
@@ -148,27 +154,30 @@ def _load_pickles(directory: Path, root: Path, size: int, max_per_class: int | N
     def build() -> ImageDataset:
         train_x, train_y = _split(batches, max_per_class, size)
         test_x, test_y = _split([folder / TEST_BATCH], max_per_class, size)
-        return ImageDataset(train_x, train_y, test_x, test_y, _class_names(folder / META))
+        digest = lambda p: f"{p.name}:{hashlib.sha256(p.read_bytes()).hexdigest()[:16]}"  # noqa: E731
+        return ImageDataset(train_x, train_y, test_x, test_y, _class_names(folder / META),
+                            fingerprint=data_fingerprint({"train": [digest(p) for p in batches],
+                                                          "test": [digest(folder / TEST_BATCH)]}))
 
     return cached(directory, NAME, size, max_per_class, key, build)
 
 
-def _load_folders(directory: Path, size: int, max_per_class: int | None) -> ImageDataset:
+def _load_folders(directory: Path, size: int, max_per_class: int | None,
+                  on_error: str = "raise") -> ImageDataset:
     train_paths, train_labels, classes = scan_class_folders(directory / "train", None, max_per_class)
     test_paths, test_labels, _ = scan_class_folders(directory / "test", classes, max_per_class)
     key = listing_fingerprint(directory, ["folder", *classes], train_paths, train_labels,
                               test_paths, test_labels)
 
     def build() -> ImageDataset:
-        train_x = decode_images(train_paths, size, desc="CIFAR-10 train")
-        test_x = decode_images(test_paths, size, desc="CIFAR-10 test")
-        return ImageDataset(train_x, labels_tensor(train_labels), test_x,
-                            labels_tensor(test_labels), classes)
+        return decode_dataset(directory, (train_paths, train_labels), (test_paths, test_labels),
+                              classes, size, "CIFAR-10", on_error)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """CIFAR-10 from ``root/cifar10/`` (see the module docstring for the layouts)."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="cifar10.py",
@@ -179,7 +188,7 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
     size = image_size or NATIVE_SIZE
     if found == "pickle":
         return _load_pickles(directory, Path(root), size, max_per_class)
-    return _load_folders(directory, size, max_per_class)
+    return _load_folders(directory, size, max_per_class, on_error)
 
 
 def describe(directory: Path) -> str:
@@ -196,6 +205,7 @@ def describe(directory: Path) -> str:
     if found == "folder":
         train, _, classes = scan_class_folders(directory / "train", None, None)
         test, _, _ = scan_class_folders(directory / "test", classes, None)
+        check_splits(directory, {"train": len(train), "test": len(test)})
         return f"image folders, {len(classes)} classes, {len(train)} train / {len(test)} test images"
     raise ValueError(f"{directory} holds neither {EXPECTED}")
 

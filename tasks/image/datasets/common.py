@@ -11,6 +11,12 @@ are cached as safetensors under ``<dataset dir>/.cache/<name>-<size>-<limit>.saf
 of the file list it was built from and is rebuilt when that list changes; after editing images
 in place (same names), delete the ``.cache`` folder. A read-only dataset folder only costs a
 warning: the data are decoded again on every load.
+
+Bad files follow the suite's one contract (``core/bad_data.py``): an image that cannot be
+decoded (zero-byte, truncated, garbage, wrong header) or has another size than the others when
+no ``image_size`` is given raises a one-line ``ImageDecodeError`` naming it
+(``on_error="raise"``, default), or is left out and counted (``on_error="skip"``:
+``ImageDataset.bad_files``, kept in the cache and the run record).
 """
 from __future__ import annotations
 
@@ -19,13 +25,15 @@ import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from core.bad_data import BadDataError, BadFiles, data_fingerprint
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm", ".bmp", ".gif",
                               ".tif", ".tiff", ".webp"})
@@ -43,6 +51,8 @@ class ImageDataset:
     test_x: torch.Tensor
     test_y: torch.Tensor
     classes: list[str]
+    bad_files: list[str] = field(default_factory=list)   # skipped (on_error="skip"): messages
+    fingerprint: dict | None = None                      # core.bad_data.data_fingerprint
 
     def __post_init__(self) -> None:
         for split in ("train", "test"):
@@ -82,7 +92,7 @@ class DatasetNotFoundError(FileNotFoundError):
         self.path = looked_in
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(BadDataError):
     """An image file that cannot be read; the message names the file."""
 
 
@@ -199,7 +209,8 @@ def decode_image(path: Path | str, size: int | None = None, resize: str = "squar
             rgb = _resize(rgb, size, resize, crop_fraction)
         return np.array(rgb, dtype=np.uint8)        # a writable copy (torch.from_numpy)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"cannot decode image {path}: {exc}") from exc
+        raise ImageDecodeError(path, f"cannot decode image ({type(exc).__name__}: "
+                                     f"{exc})") from None
 
 
 def _workers() -> int:
@@ -254,30 +265,55 @@ def _decode_chw(path: Path, size: int | None, resize: str, crop_fraction: float)
 
 def decode_images(paths: Sequence[Path], size: int | None = None, resize: str = "square",
                   crop_fraction: float = 1.0, desc: str = "decoding") -> torch.Tensor:
-    """Decode ``paths`` on a thread pool into one uint8 (N, 3, H, W) tensor.
+    """Decode ``paths`` on a thread pool into one uint8 (N, 3, H, W) tensor; a bad file raises
+    an ``ImageDecodeError`` naming it.
 
-    Without ``size`` every image must have the size of the first one (else a ``ValueError``
-    names the odd file and suggests ``image_size``).
+    Without ``size`` every image must have the size of the first one (else the odd file is a
+    bad file and the message suggests ``image_size``).
     """
+    return decode_kept(paths, size, resize, crop_fraction, desc)[0]
+
+
+def decode_kept(paths: Sequence[Path], size: int | None = None, resize: str = "square",
+                crop_fraction: float = 1.0, desc: str = "decoding", bad: BadFiles | None = None
+                ) -> tuple[torch.Tensor, list[int]]:
+    """(uint8 (K, 3, H, W), the K decoded positions of ``paths``): bad files are raised or,
+    with ``bad.on_error == "skip"``, left out and counted in ``bad``."""
+    bad = bad if bad is not None else BadFiles("raise")
     n = len(paths)
-    if n == 0:
-        return torch.empty((0, 3, size or 0, size or 0), dtype=torch.uint8)
-    first = _decode_chw(paths[0], size, resize, crop_fraction)
+    first, start = None, 0
+    while first is None and start < n:
+        try:
+            first = _decode_chw(paths[start], size, resize, crop_fraction)
+        except BadDataError as exc:
+            bad.handle(exc)
+        start += 1
+    if first is None:
+        return torch.empty((0, 3, size or 0, size or 0), dtype=torch.uint8), []
     out = torch.empty((n, *first.shape), dtype=torch.uint8)
-    out[0] = first
+    out[start - 1] = first
+    ok = torch.zeros(n, dtype=torch.bool)
+    ok[start - 1] = True
+    failed: dict[int, BadDataError] = {}
 
     def work(chunk: range) -> int:
         for i in chunk:
-            image = _decode_chw(paths[i], size, resize, crop_fraction)
-            if image.shape != first.shape:
-                raise ValueError(f"{paths[i]} is {image.shape[2]}×{image.shape[1]} but "
-                                 f"{paths[0]} is {first.shape[2]}×{first.shape[1]}; pass "
-                                 f"image_size to resize every image to one square size")
+            try:
+                image = _decode_chw(paths[i], size, resize, crop_fraction)
+                if image.shape != first.shape:
+                    raise ImageDecodeError(paths[i], f"is {image.shape[2]}×{image.shape[1]} but "
+                                           f"{paths[start - 1].name} is {first.shape[2]}×"
+                                           f"{first.shape[1]}; pass image_size to resize every "
+                                           f"image to one square size")
+            except BadDataError as exc:
+                failed[i] = exc
+                continue
             out[i] = image
+            ok[i] = True
         return len(chunk)
 
     step = 256
-    chunks = [range(start, min(start + step, n)) for start in range(1, n, step)]
+    chunks = [range(s, min(s + step, n)) for s in range(start, n, step)]
     bar = _progress(n, desc) if n >= PROGRESS_MIN_IMAGES else None
     with ThreadPoolExecutor(max_workers=_workers()) as pool:
         for done in pool.map(work, chunks):
@@ -285,7 +321,36 @@ def decode_images(paths: Sequence[Path], size: int | None = None, resize: str = 
                 bar.update(done)
     if bar is not None:
         bar.close()
-    return out
+    for i in sorted(failed):
+        bad.handle(failed[i])
+    kept = torch.nonzero(ok).flatten()
+    return (out if len(kept) == n else out[kept]), kept.tolist()
+
+
+def decode_dataset(directory: Path, train: tuple[list[Path], list[int]],
+                   test: tuple[list[Path], list[int]], classes: list[str], size: int | None,
+                   name: str, on_error: str = "raise", **options) -> ImageDataset:
+    """Decode both splits of a file-based dataset into an ``ImageDataset`` with its bad files
+    (``on_error``) and its data fingerprint (relative names of the decoded files)."""
+    bad = BadFiles(on_error)
+    parts, names = [], {}
+    for split, (paths, labels) in (("train", train), ("test", test)):
+        x, kept = decode_kept(paths, size, desc=f"{name} {split}", bad=bad, **options)
+        parts += [x, labels_tensor(labels[i] for i in kept)]
+        names[split] = [_relative(paths[i], directory) for i in kept]
+    if len(train[0]) and len(test[0]) and parts[0].shape[1:] != parts[2].shape[1:] \
+            and len(parts[0]) and len(parts[2]):
+        raise BadDataError(directory, f"train images are {tuple(parts[0].shape[1:])} but test "
+                                      f"images {tuple(parts[2].shape[1:])}; pass image_size to "
+                                      f"resize both")
+    return ImageDataset(*parts, classes, [str(e) for e in bad.errors], data_fingerprint(names))
+
+
+def _relative(path: Path, directory: Path) -> str:
+    try:
+        return str(Path(path).relative_to(directory))
+    except ValueError:
+        return str(path)
 
 
 def _progress(total: int, desc: str):
@@ -346,17 +411,20 @@ def _read_cache(path: Path, expected: str) -> ImageDataset | None:
             return None
         tensors = load_file(str(path))
         return ImageDataset(tensors["train_x"], tensors["train_y"], tensors["test_x"],
-                            tensors["test_y"], list(json.loads(meta["classes"])))
+                            tensors["test_y"], list(json.loads(meta["classes"])),
+                            list(json.loads(meta.get("bad_files", "[]"))),
+                            json.loads(meta.get("data_fingerprint", "null")))
     except (SafetensorError, OSError, KeyError, ValueError) as exc:
         warnings.warn(f"ignoring the unreadable dataset cache {path} ({exc}); decoding again")
         return None
 
 
 def cached(directory: Path, name: str, size: int | str, max_per_class: int | None,
-           key: str, build: Callable[[], ImageDataset]) -> ImageDataset:
+           key: str, build: Callable[[], ImageDataset], on_error: str = "raise") -> ImageDataset:
     """The cached dataset for ``key`` (a ``fingerprint``), else ``build()`` and cache it."""
     from core.checkpoint import save_state_dict
 
+    key = key if on_error == "raise" else fingerprint([key, f"on_error {on_error}"])
     path = cache_path(directory, name, size, max_per_class)
     dataset = _read_cache(path, key)
     if dataset is not None:
@@ -366,7 +434,8 @@ def cached(directory: Path, name: str, size: int | str, max_per_class: int | Non
                "test_x": dataset.test_x, "test_y": dataset.test_y}
     try:
         save_state_dict(tensors, path, {"fingerprint": key, "classes": json.dumps(dataset.classes),
-                                        "dataset": name})
+                                        "dataset": name, "bad_files": json.dumps(dataset.bad_files),
+                                        "data_fingerprint": json.dumps(dataset.fingerprint)})
     except OSError as exc:
         warnings.warn(f"could not write the dataset cache {path} ({exc}); the next load decodes "
                       f"the images again")

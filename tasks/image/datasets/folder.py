@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import check_splits
 from core.registry import DATASETS
 
 from .common import (RESIZE_MODES, DatasetNotFoundError, ImageDataset, cached, check_options,
-                     dataset_dir, decode_images, listing_fingerprint, labels_tensor, scan_class_folders)
+                     dataset_dir, decode_dataset, listing_fingerprint, scan_class_folders)
 
 NAME = "image_folder"
 EXPECTED = "train/<class>/* and test/<class>/*"
@@ -36,7 +37,8 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
 
 
 def load(root: Path, image_size: int | None = None, max_per_class: int | None = None, *,
-         folder: Path | str | None = None, resize: str = "square") -> ImageDataset:
+         folder: Path | str | None = None, resize: str = "square",
+         on_error: str = "raise") -> ImageDataset:
     """The dataset in ``root/image_folder/`` (or ``folder``); see the module docstring."""
     check_options(image_size, max_per_class)
     if resize not in RESIZE_MODES:
@@ -56,19 +58,15 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
         str(image_size) if resize == "square" else f"{image_size}crop")
 
     def build() -> ImageDataset:
-        train_x = decode_images(train_paths, image_size, resize, desc="train")
-        test_x = decode_images(test_paths, image_size, resize, desc="test")
-        if len(test_paths) and train_x.shape[1:] != test_x.shape[1:]:
-            raise ValueError(f"{directory}: train images are {tuple(train_x.shape[1:])} but test "
-                             f"images {tuple(test_x.shape[1:])}; pass image_size to resize both")
-        return ImageDataset(train_x, labels_tensor(train_labels), test_x,
-                            labels_tensor(test_labels), classes)
+        return decode_dataset(directory, (train_paths, train_labels), (test_paths, test_labels),
+                              classes, image_size, "image folder", on_error, resize=resize)
 
-    return cached(directory, NAME, size_label, max_per_class, key, build)
+    return cached(directory, NAME, size_label, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:
     train, _, test, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "test": len(test)})
     return f"{len(classes)} classes, {len(train)} train / {len(test)} test images"
 
 

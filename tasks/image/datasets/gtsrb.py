@@ -18,10 +18,11 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from core.bad_data import BadDataError, check_splits
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
                      list_images, list_subdirs)
 
 NAME = "gtsrb"
@@ -49,11 +50,20 @@ assert len(CLASSES) == NUM_CLASSES
 
 def _read_csv(path: Path) -> list[tuple[str, int]]:
     """(Filename, ClassId) rows of a GTSRB annotation file."""
+    try:
+        return _read_csv_rows(path)
+    except UnicodeDecodeError as exc:
+        raise BadDataError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise BadDataError(path, f"malformed CSV ({exc})") from None
+
+
+def _read_csv_rows(path: Path) -> list[tuple[str, int]]:
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle, delimiter=";")
         fields = [f.strip() for f in reader.fieldnames or []]
         if "Filename" not in fields or "ClassId" not in fields:
-            raise ValueError(f"{path} has no Filename/ClassId columns (found {fields})")
+            raise BadDataError(path, f"no Filename/ClassId columns (found {fields})")
         rows = []
         for line, row in enumerate(reader, start=2):
             row = {(k or "").strip(): (v or "").strip() for k, v in row.items()}
@@ -62,9 +72,10 @@ def _read_csv(path: Path) -> list[tuple[str, int]]:
             try:
                 label = int(row["ClassId"])
             except ValueError:
-                raise ValueError(f"{path}:{line}: ClassId {row['ClassId']!r} is not an integer") from None
+                raise BadDataError(path, f"ClassId {row['ClassId']!r} is not an integer",
+                                   line) from None
             if not 0 <= label < NUM_CLASSES:
-                raise ValueError(f"{path}:{line}: ClassId {label} outside 0..{NUM_CLASSES - 1}")
+                raise BadDataError(path, f"ClassId {label} outside 0..{NUM_CLASSES - 1}", line)
             rows.append((row["Filename"], label))
     return rows
 
@@ -120,7 +131,8 @@ def _not_found(directory: Path, root: Path | None, detail: str = "") -> DatasetN
                                 detail)
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """GTSRB from ``root/gtsrb/`` resized to ``image_size`` (default 32)."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="gtsrb.py",
@@ -130,16 +142,15 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
     key = listing_fingerprint(directory, [], train_paths, train_labels, test_paths, test_labels)
 
     def build() -> ImageDataset:
-        return ImageDataset(decode_images(train_paths, size, desc="GTSRB train"),
-                            labels_tensor(train_labels),
-                            decode_images(test_paths, size, desc="GTSRB test"),
-                            labels_tensor(test_labels), list(CLASSES))
+        return decode_dataset(directory, (train_paths, train_labels), (test_paths, test_labels),
+                              list(CLASSES), size, "GTSRB", on_error)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:
     train, train_labels, test, _ = index(directory)
+    check_splits(directory, {"train": len(train), "test": len(test)})
     return (f"{len(train)} train images in {len(set(train_labels))} classes, "
             f"{len(test)} test images")
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from core.bad_data import check_splits
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, listing_fingerprint, labels_tensor, scan_class_folders)
+                     decode_dataset, listing_fingerprint, scan_class_folders)
 
 NAME = "imagenet"
 DEFAULT_SIZE = 224
@@ -42,7 +43,8 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
     return train_paths, train_labels, val_paths, val_labels, classes
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """ImageNet from ``root/imagenet/``: resize shorter side + centre crop to ``image_size``."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="imagenet.py")
@@ -58,17 +60,16 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
                               val_labels)
 
     def build() -> ImageDataset:
-        options = dict(size=size, resize="center_crop", crop_fraction=CROP_FRACTION)
-        return ImageDataset(decode_images(train_paths, desc="ImageNet train", **options),
-                            labels_tensor(train_labels),
-                            decode_images(val_paths, desc="ImageNet val", **options),
-                            labels_tensor(val_labels), classes)
+        return decode_dataset(directory, (train_paths, train_labels), (val_paths, val_labels),
+                              classes, size, "ImageNet", on_error, resize="center_crop",
+                              crop_fraction=CROP_FRACTION)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:
     train, _, val, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "val": len(val)})
     return f"{len(classes)} classes, {len(train)} train / {len(val)} val images"
 
 

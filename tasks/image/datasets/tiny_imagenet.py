@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import BadDataError, check_splits, text_lines
 from core.registry import DATASETS
 
 from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_images, listing_fingerprint, first_per_class, is_image_name, labels_tensor,
+                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
                      scan_class_folders)
 
 NAME = "tiny_imagenet"
@@ -34,10 +35,15 @@ def _not_found(directory: Path, root: Path | None, detail: str = "") -> DatasetN
 
 
 def read_wnids(path: Path) -> list[str]:
-    wnids = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    if len(set(wnids)) != len(wnids):
-        raise ValueError(f"{path} lists a wnid twice")
-    return sorted(wnids)
+    seen: dict[str, int] = {}
+    for number, line in text_lines(path):
+        wnid = line.strip()
+        if wnid and wnid in seen:
+            raise BadDataError(path, f"wnid {wnid} is listed twice (first on line {seen[wnid]})",
+                               number)
+        if wnid:
+            seen[wnid] = number
+    return sorted(seen)
 
 
 def index(directory: Path, max_per_class: int | None = None, root: Path | None = None):
@@ -51,14 +57,18 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
     train_paths, train_labels, _ = scan_class_folders(base / "train", classes, max_per_class,
                                                       subfolder="images")
     label_of = {wnid: i for i, wnid in enumerate(classes)}
-    items = []
-    for line_no, line in enumerate(annotations.read_text().splitlines(), start=1):
+    items, seen = [], {}
+    for line_no, line in text_lines(annotations):
         fields = line.split("\t")
         if not line.strip():
             continue
         if len(fields) < 2 or fields[1] not in label_of:
-            raise ValueError(f"{annotations}:{line_no}: expected 'file<TAB>wnid…' with a wnid "
-                             f"from wnids.txt, got {line!r}")
+            raise BadDataError(annotations, f"expected 'file<TAB>wnid…' with a wnid from "
+                                            f"wnids.txt, got {line!r}", line_no)
+        if fields[0] in seen:
+            raise BadDataError(annotations, f"{fields[0]} is listed twice (first on line "
+                                            f"{seen[fields[0]]})", line_no)
+        seen[fields[0]] = line_no
         if is_image_name(fields[0]):
             items.append((fields[0], label_of[fields[1]]))
     items.sort(key=lambda item: (item[1], item[0]))
@@ -68,7 +78,8 @@ def index(directory: Path, max_per_class: int | None = None, root: Path | None =
     return train_paths, train_labels, val_paths, val_labels, classes
 
 
-def load(root: Path, image_size: int | None = None, max_per_class: int | None = None) -> ImageDataset:
+def load(root: Path, image_size: int | None = None, max_per_class: int | None = None,
+         on_error: str = "raise") -> ImageDataset:
     """Tiny-ImageNet from ``root/tiny_imagenet/``; the labelled val split is the test split."""
     check_options(image_size, max_per_class)
     directory = dataset_dir(root, NAME, expected=EXPECTED, script="tiny_imagenet.py")
@@ -79,16 +90,15 @@ def load(root: Path, image_size: int | None = None, max_per_class: int | None = 
                               val_labels)
 
     def build() -> ImageDataset:
-        return ImageDataset(decode_images(train_paths, size, desc="Tiny-ImageNet train"),
-                            labels_tensor(train_labels),
-                            decode_images(val_paths, size, desc="Tiny-ImageNet val"),
-                            labels_tensor(val_labels), classes)
+        return decode_dataset(directory, (train_paths, train_labels), (val_paths, val_labels),
+                              classes, size, "Tiny-ImageNet", on_error)
 
-    return cached(directory, NAME, size, max_per_class, key, build)
+    return cached(directory, NAME, size, max_per_class, key, build, on_error)
 
 
 def describe(directory: Path) -> str:
     train, _, val, _, classes = index(directory)
+    check_splits(directory, {"train": len(train), "val": len(val)})
     return f"{len(classes)} classes, {len(train)} train / {len(val)} val images"
 
 

@@ -19,7 +19,7 @@ Not kept: test-time augmentation (the suite evaluates every model the same way, 
 original's flip + translate TTA adds about half a point), ``torch.compile`` and fp16/bf16 BatchNorm
 tricks, progressive freezing of the whitening bias (it only saves time).
 
-NFT masks this net's convs through their BatchNorm γ (design §2): γ is frozen at 1 for training,
+NFT masks this net's convs through their BatchNorm γ (docs/design.md §2): γ is frozen at 1 for training,
 but the mask is a separate parameter, so NFT's gradient reaches it all the same.
 """
 from __future__ import annotations
@@ -62,8 +62,10 @@ class Airbench(nn.Module):
     """whiten (2×2 conv, frozen weights) → GELU → 3 conv groups → maxpool3 → linear / 9."""
 
     def __init__(self, num_classes: int = 10, in_channels: int = 3,
-                 widths: tuple[int, int, int] = WIDTHS, temperature: float = 1 / 9) -> None:
+                 widths: tuple[int, int, int] = WIDTHS, temperature: float = 1 / 9,
+                 normalized_whitening: bool = False) -> None:
         super().__init__()
+        self.normalized_whitening = normalized_whitening
         whiten_width = 2 * in_channels * WHITEN_KERNEL ** 2
         self.whiten = nn.Conv2d(in_channels, whiten_width, WHITEN_KERNEL, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)
@@ -91,14 +93,26 @@ class Airbench(nn.Module):
                              f"got {tuple(images.shape)}")
         k = WHITEN_KERNEL
         c = images.shape[1]
-        patches = images.float().unfold(2, k, 1).unfold(3, k, 1)        # N C H' W' kh kw
+        images = images.float()
+        if self.normalized_whitening:     # airbench94: per-channel standardised images
+            mean = images.mean(dim=(0, 2, 3))
+            std = images.std(dim=(0, 2, 3))
+            images = (images - mean[:, None, None]) / std[:, None, None]
+        patches = images.unfold(2, k, 1).unfold(3, k, 1)                # N C H' W' kh kw
         patches = patches.permute(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)   # rows (C, kh, kw)
-        patches = patches - patches.mean(dim=0, keepdim=True)
+        if not self.normalized_whitening:
+            patches = patches - patches.mean(dim=0, keepdim=True)
         cov = patches.T @ patches / len(patches)
         eigenvalues, eigenvectors = torch.linalg.eigh(cov)              # ascending, columns
         eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.T.flip(0)
         filters = (eigenvectors / torch.sqrt(eigenvalues + eps)[:, None]).view(-1, c, k, k)
-        self.whiten.weight.copy_(torch.cat([filters, -filters]))
+        filters = torch.cat([filters, -filters])
+        if self.normalized_whitening:
+            # fold the standardisation into the layer: w·(x − m)/s = (w/s)·x − Σ (w/s)·m, so the
+            # net sees [0, 1] images and starts exactly where airbench94's zero bias starts
+            filters = filters / std[None, :, None, None]
+            self.whiten.bias.copy_(-(filters * mean[None, :, None, None]).sum(dim=(1, 2, 3)))
+        self.whiten.weight.copy_(filters)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.act(self.whiten(x))
@@ -107,14 +121,24 @@ class Airbench(nn.Module):
         return self.classifier(x) * self.temperature
 
 
-@MODELS.register("airbench")
+@MODELS.register("airbench", input_shape=(3, 32, 32))
 def airbench(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """airbench94's widths (64, 256, 256): 1,972,792 parameters (10 classes); the GPU victim."""
     _check_size(image_size)
     return Airbench(num_classes, in_channels, WIDTHS)
 
 
-@MODELS.register("airbench_cpu")
+@MODELS.register("airbench94", input_shape=(3, 32, 32))
+def airbench94(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """``airbench`` with airbench94's whitening: the patch covariance of per-channel standardised
+    images, uncentred, eps 5e-4 on that scale, the standardisation folded into the frozen
+    filters and the bias's start (``airbench`` whitens centred [0, 1] patches, where the same
+    eps damps the small eigenvalues ~10× harder, and starts the bias at 0)."""
+    _check_size(image_size)
+    return Airbench(num_classes, in_channels, WIDTHS, normalized_whitening=True)
+
+
+@MODELS.register("airbench_cpu", input_shape=(3, 32, 32))
 def airbench_cpu(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """Half-width airbench (32, 128, 128): 498,104 parameters (10 classes); the CPU ``quick`` victim."""
     _check_size(image_size)

@@ -23,7 +23,7 @@ from torchvision.models import efficientnet_b0 as tv_efficientnet_b0
 from core.registry import MODELS
 
 
-@MODELS.register("efficientnet_b0")
+@MODELS.register("efficientnet_b0", input_shape=(3, 32, 32))
 def efficientnet_b0(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """EfficientNet-B0 from scratch; ``image_size`` does not change the architecture (see above)."""
     if image_size < 32:

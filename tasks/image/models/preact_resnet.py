@@ -84,7 +84,7 @@ class PreActResNet(nn.Module):
         return self.linear(out)
 
 
-@MODELS.register("preact_resnet18")
+@MODELS.register("preact_resnet18", input_shape=(3, 32, 32))
 def preact_resnet18(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """PreActResNet-18 (ANP/NFT official layout; CIFAR stem below 128 px, ImageNet stem above)."""
     return PreActResNet(PreActBlock, [2, 2, 2, 2], num_classes=num_classes,

@@ -32,25 +32,25 @@ def _resnet(block: type[BasicBlock] | type[Bottleneck], layers: list[int], num_c
     return model
 
 
-@MODELS.register("resnet18")
+@MODELS.register("resnet18", input_shape=(3, 32, 32))
 def resnet18(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """ResNet-18 (BasicBlock [2, 2, 2, 2]); the paper's GTSRB model."""
     return _resnet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, image_size)
 
 
-@MODELS.register("resnet34")
+@MODELS.register("resnet34", input_shape=(3, 32, 32))
 def resnet34(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """ResNet-34 (BasicBlock [3, 4, 6, 3]); the paper's Tiny-ImageNet model."""
     return _resnet(BasicBlock, [3, 4, 6, 3], num_classes, in_channels, image_size)
 
 
-@MODELS.register("resnet50")
+@MODELS.register("resnet50", input_shape=(3, 32, 32))
 def resnet50(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """ResNet-50 (Bottleneck [3, 4, 6, 3]); an ImageNet-scale model."""
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels, image_size)
 
 
-@MODELS.register("torchvision_resnet18")
+@MODELS.register("torchvision_resnet18", input_shape=(3, 32, 32))
 def torchvision_resnet18(num_classes: int = 10, in_channels: int = 3,
                          image_size: int = 32) -> nn.Module:
     """``torchvision.models.resnet18(num_classes=...)`` exactly as torchvision builds it, at any

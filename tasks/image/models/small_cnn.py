@@ -54,7 +54,7 @@ class SmallCNN(nn.Module):
         return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
 
 
-@MODELS.register("small_cnn")
+@MODELS.register("small_cnn", input_shape=(3, 32, 32))
 def small_cnn(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """Four conv-BN-ReLU layers (20-40-80-80, max-pool after the first three), global average
     pooling, linear classifier; ~95k parameters. ``image_size`` is accepted for the uniform

@@ -42,7 +42,7 @@ class VGG(nn.Module):
         return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
 
 
-@MODELS.register("vgg16")
+@MODELS.register("vgg16", input_shape=(3, 32, 32))
 def vgg16(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """VGG-16-BN with a 512-wide two-layer classifier; needs image_size >= 32 (five pools)."""
     if image_size < 32:

@@ -32,7 +32,7 @@ def patch_size_for(image_size: int) -> int:
     return 4 if image_size <= 32 else 8 if image_size <= 64 else 16
 
 
-@MODELS.register("vit_small")
+@MODELS.register("vit_small", input_shape=(3, 32, 32))
 def vit_small(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
     """ViT-S (384 hidden, 12 layers, 6 heads, MLP 1536), patch size from ``patch_size_for``."""
     patch = patch_size_for(image_size)

@@ -1,5 +1,5 @@
 """3DPC-BA (Xiang et al., ICCV 2021, "A Backdoor Attack against 3D Point Cloud Classifiers";
-public code github.com/zhenxianglance/PCBA, read for these settings, design §5c).
+public code github.com/zhenxianglance/PCBA, read for these settings, docs/design.md §5c).
 
 The trigger is one cluster of ``cluster_points`` = 32 points on a small sphere, inserted into the
 shape while as many of its points are deleted. Where it goes is optimised against a surrogate

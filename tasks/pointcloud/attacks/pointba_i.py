@@ -2,7 +2,7 @@
 in 3D Point Cloud"): a small ball of points inserted at a fixed location; poisoned shapes are
 relabelled to the target class (poison label).
 
-There is no official code. Defaults (design §5c, from a public re-implementation): a ball of
+There is no official code. Defaults (docs/design.md §5c, from a public re-implementation): a ball of
 radius 0.05 centred at (0.05, 0.05, 0.05) in the unit-sphere-normalised frame; poison rate 10 %,
 target 0 (the suite's convention). Our choices where neither says: the ball is ``ball_points``
 = 32 points on the sphere's surface (a Fibonacci lattice, the same for every shape; 32 as

@@ -1,7 +1,7 @@
 """PointBA-O, the orientation trigger of Li et al. (ICCV 2021, "PointBA"): the whole shape is
 rotated by a fixed small angle about one axis; poisoned shapes are relabelled (poison label).
 
-No official code. Default (design §5c, from a public re-implementation): 10° about one axis. We
+No official code. Default (docs/design.md §5c, from a public re-implementation): 10° about one axis. We
 rotate about x, not the up axis (z in ModelNet's PCD/OFF files): a rotation about the up axis is
 what the NFT augmentation and many training recipes randomise, which would erase the trigger;
 about x it tilts the shape. Poison rate 10 %, target 0. The rotation is exact (an orthogonal

@@ -5,7 +5,7 @@ of the target class, and a triggered shape of another class is then pulled towar
 No official code. Our settings: the trigger is PointBA-I's ball (``trigger: interaction``) or
 PointBA-O's rotation (``orientation``) with their defaults; ``poison_rate`` is the share of the
 *target class* that is triggered, 80 % by default as the suite's other clean-label attack (SIG,
-design §5). Left out: PointCBA's step that makes the poisoned target shapes harder to classify by
+docs/design.md §5). Left out: PointCBA's step that makes the poisoned target shapes harder to classify by
 their own features (the paper perturbs them against a surrogate); without it a clean-label attack
 is weaker (the paper's Table 4 has PointCBA at 66 % ASR before defense, the others at 94-99 %).
 """
@@ -16,8 +16,7 @@ from typing import Literal
 
 import torch
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, poison_count
-from core.data import TensorData
+from core.attack import CleanLabelAttack, CleanLabelConfig
 from core.registry import ATTACKS
 
 from .pointba_i import PointBAI, PointBAIConfig
@@ -25,7 +24,7 @@ from .pointba_o import PointBAO, PointBAOConfig
 
 
 @dataclass(frozen=True)
-class PointCBAConfig(AttackConfig):
+class PointCBAConfig(CleanLabelConfig):
     poison_rate: float = 0.8          # share of the target class
     trigger: Literal["interaction", "orientation"] = "interaction"
     radius: float = 0.05              # interaction: PointBA-I's ball
@@ -35,17 +34,11 @@ class PointCBAConfig(AttackConfig):
     angle_deg: float = 10.0           # orientation: PointBA-O's rotation
     axis: Literal["x", "y", "z"] = "x"
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.all_to_all:
-            raise ValueError("PointCBA is clean-label all-to-one: all_to_all is not supported")
-
 
 @ATTACKS.register("pointcba", namespace="pointcloud")
-class PointCBA(Attack):
+class PointCBA(CleanLabelAttack):
     name = "pointcba"
     Config = PointCBAConfig
-    clean_label = True
 
     def __init__(self, config: PointCBAConfig, num_classes: int) -> None:
         super().__init__(config, num_classes)
@@ -60,16 +53,3 @@ class PointCBA(Attack):
 
     def apply_trigger(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.trigger.apply_trigger(inputs)
-
-    def poison(self, train: TensorData, generator: torch.Generator) -> PoisonResult:
-        """Trigger ``poison_rate`` of the target class's training shapes; labels unchanged."""
-        members = torch.nonzero(train.targets.cpu() == self.config.target).flatten()
-        if len(members) == 0:
-            raise ValueError(f"PointCBA: the training set has no shape of target class "
-                             f"{self.config.target}")
-        indices = choose_indices(members, poison_count(len(members), self.config.poison_rate),
-                                 generator)
-        inputs = train.inputs.clone()
-        idx = indices.to(inputs.device)
-        inputs[idx] = self.apply_trigger(inputs[idx])
-        return PoisonResult(TensorData(inputs, train.targets.clone()), indices)

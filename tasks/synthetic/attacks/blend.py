@@ -12,7 +12,7 @@ from core.seeding import make_generator
 
 @dataclass(frozen=True)
 class BlendConfig(AttackConfig):
-    alpha: float = 0.2          # Chen et al. 2017 / design §5: α = 0.2
+    alpha: float = 0.2          # Chen et al. 2017 / docs/design.md §5: α = 0.2
     pattern_seed: int = 0       # fixes the uniform-noise trigger image
 
     def __post_init__(self) -> None:

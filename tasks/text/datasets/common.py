@@ -4,6 +4,12 @@ A prepared dataset is a folder ``<data root>/<name>/`` written by ``data_scripts
 Parallel corpora (translation) and dialogue corpora (context → response) are both pairs of
 line-aligned text files, gzip or plain. Loaders return raw sentences; tokenization, splitting
 and poisoning happen in the adapter.
+
+Bad files follow the suite's one contract (``core/bad_data.py``): a line that is not UTF-8 is
+named by file and line number and stops the load (``on_error="raise"``, default) or is skipped
+with the line it is paired with and counted (``on_error="skip"``); a truncated gzip file, or
+two sides of a pair with different line counts (the alignment is lost), always stop the load
+naming both files.
 """
 from __future__ import annotations
 
@@ -11,6 +17,8 @@ import gzip
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
+
+from core.bad_data import BadDataError, BadFiles
 
 TaskKind = Literal["mt", "dg"]
 
@@ -49,15 +57,34 @@ class TextDataset:
 
     name: str
     kind: TaskKind
-    load: Callable[[Path], Corpus]
+    load: Callable[..., Corpus]       # load(root, on_error="raise")
     prepare: str          # the command that prepares it (shown when it is missing)
 
 
-def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``."""
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
-        return [line.rstrip("\r\n") for line in handle]
+def read_lines(path: Path, bad: BadFiles | None = None) -> list[str | None]:
+    """Lines of a UTF-8 text file, gzip-compressed when its name ends in ``.gz``. A line that
+    is not UTF-8 is raised as a ``BadDataError`` naming file and line, or (skipping) counted in
+    ``bad`` and returned as None."""
+    bad = bad if bad is not None else BadFiles("raise")
+    try:
+        if path.name.endswith(".gz"):
+            with gzip.open(path, "rb") as handle:
+                data = handle.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError) as exc:
+        raise BadDataError.wrap(path, exc) from None
+    out: list[str | None] = []
+    for number, raw in enumerate(data.split(b"\n") if data else [], 1):
+        try:
+            out.append(raw.decode("utf-8").rstrip("\r"))
+        except UnicodeDecodeError as exc:
+            bad.handle(BadDataError(path, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                          f"{exc.start + 1})", number))
+            out.append(None)
+    if out and out[-1] == "" and data.endswith(b"\n"):
+        out.pop()                              # the final newline ends the last line
+    return out
 
 
 def find_text(folder: Path, stem: str) -> Path | None:
@@ -68,12 +95,19 @@ def find_text(folder: Path, stem: str) -> Path | None:
     return None
 
 
-def read_pair(folder: Path, src_stem: str, tgt_stem: str) -> Pairs:
+def read_pair(folder: Path, src_stem: str, tgt_stem: str, bad: BadFiles | None = None) -> Pairs:
+    """The aligned pairs of ``src_stem`` and ``tgt_stem``; a pair with a bad line on either
+    side is skipped (and counted) or raised, by ``bad``."""
     src, tgt = find_text(folder, src_stem), find_text(folder, tgt_stem)
     if src is None or tgt is None:
         missing = src_stem if src is None else tgt_stem
         raise DatasetNotFoundError(f"{folder} has no {missing}[.gz]")
-    return Pairs(read_lines(src), read_lines(tgt))
+    a, b = read_lines(src, bad), read_lines(tgt, bad)
+    if len(a) != len(b):
+        raise BadDataError(tgt, f"{len(b)} lines but {src.name} has {len(a)}: the pair is not "
+                                f"line-aligned")
+    keep = [i for i in range(len(a)) if a[i] is not None and b[i] is not None]
+    return Pairs([a[i] for i in keep], [b[i] for i in keep])  # type: ignore[misc]
 
 
 def require_folder(root: Path, name: str, prepare: str) -> Path:
@@ -85,6 +119,11 @@ def require_folder(root: Path, name: str, prepare: str) -> Path:
 
 
 def count_summary(corpus: Corpus) -> str:
+    """``train N, val N, test N pairs``; an empty split is an error naming it."""
+    from core.bad_data import check_splits
+
+    check_splits(corpus.name, {"train": len(corpus.train), "test": len(corpus.test),
+                               **({"val": len(corpus.val)} if corpus.val is not None else {})})
     parts = [f"train {len(corpus.train)}"]
     if corpus.val is not None:
         parts.append(f"val {len(corpus.val)}")

@@ -67,9 +67,10 @@ def split_conversations(conversations: Sequence[Sequence[str]], val: float, test
 
 
 def _loader(name: str):
-    def load(root: Path) -> Corpus:
+    def load(root: Path, on_error: str = "raise") -> Corpus:
         folder = require_folder(root, name, PREPARE[name])
-        return load_folder(folder, name=name, kind="dg", languages=("en", "en"))
+        return load_folder(folder, name=name, kind="dg", languages=("en", "en"),
+                           on_error=on_error)
     return load
 
 

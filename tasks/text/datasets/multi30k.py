@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import BadFiles
+
 from .common import Corpus, TextDataset, count_summary, find_text, read_pair, require_folder
 
 NAME = "multi30k"
@@ -21,17 +23,19 @@ def is_dataset(folder: Path) -> bool:
     return all(find_text(folder, f"{s}.{l}") is not None for s in SPLITS for l in LANGS)
 
 
-def load_folder(folder: Path) -> Corpus:
+def load_folder(folder: Path, on_error: str = "raise") -> Corpus:
     src, tgt = LANGS
+    bad = BadFiles(on_error)
     return Corpus(name=NAME, kind="mt",
-                  train=read_pair(folder, f"train.{src}", f"train.{tgt}"),
-                  val=read_pair(folder, f"val.{src}", f"val.{tgt}"),
-                  test=read_pair(folder, f"test_2016_flickr.{src}", f"test_2016_flickr.{tgt}"),
-                  languages=LANGS)
+                  train=read_pair(folder, f"train.{src}", f"train.{tgt}", bad),
+                  val=read_pair(folder, f"val.{src}", f"val.{tgt}", bad),
+                  test=read_pair(folder, f"test_2016_flickr.{src}", f"test_2016_flickr.{tgt}",
+                                 bad),
+                  languages=LANGS, info=bad.info())
 
 
-def load(root: Path) -> Corpus:
-    return load_folder(require_folder(root, NAME, PREPARE))
+def load(root: Path, on_error: str = "raise") -> Corpus:
+    return load_folder(require_folder(root, NAME, PREPARE), on_error)
 
 
 def describe(folder: Path) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.bad_data import BadFiles
+
 from .common import Corpus, TextDataset, count_summary, find_text, read_pair, require_folder
 
 NAME = "wmt14"
@@ -26,14 +28,15 @@ def is_dataset(folder: Path) -> bool:
 
 
 def load_folder(folder: Path, name: str = NAME, kind: str = "mt",
-                languages: tuple[str, str] = ("en", "de")) -> Corpus:
-    split = {s: read_pair(folder, f"src-{s}.txt", f"tgt-{s}.txt") for s in SPLITS}
+                languages: tuple[str, str] = ("en", "de"), on_error: str = "raise") -> Corpus:
+    bad = BadFiles(on_error)
+    split = {s: read_pair(folder, f"src-{s}.txt", f"tgt-{s}.txt", bad) for s in SPLITS}
     return Corpus(name=name, kind=kind, train=split["train"], val=split["val"],  # type: ignore[arg-type]
-                  test=split["test"], languages=languages)
+                  test=split["test"], languages=languages, info=bad.info())
 
 
-def load(root: Path) -> Corpus:
-    return load_folder(require_folder(root, NAME, PREPARE))
+def load(root: Path, on_error: str = "raise") -> Corpus:
+    return load_folder(require_folder(root, NAME, PREPARE), on_error=on_error)
 
 
 def describe(folder: Path) -> str:

@@ -1,5 +1,5 @@
 """The clean-label video backdoor of Zhao et al., "Clean-Label Backdoor Attacks on Video
-Recognition Models", CVPR 2020 (public TensorFlow/I3D code; settings read there, design §5c).
+Recognition Models", CVPR 2020 (public TensorFlow/I3D code; settings read there, docs/design.md §5c).
 
 1. **Trigger.** A universal adversarial patch (default 24×24, the original's size for 224-px
    frames) in the bottom-right corner of every frame, optimised on a clean surrogate model so
@@ -31,16 +31,17 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, poison_count, tensor_hash
+from core.attack import CleanLabelAttack, CleanLabelConfig, tensor_hash
 from core.data import TensorData
 from core.registry import ATTACKS, MODELS
 from core.training import TrainConfig, fit
+from core.config import require
 
-from .common import check_clips, like, paste_bottom_right, require, to_unit
+from .common import check_clips, like, paste_bottom_right, to_unit
 
 
 @dataclass(frozen=True)
-class CleanLabelVideoConfig(AttackConfig):
+class CleanLabelVideoConfig(CleanLabelConfig):
     poison_rate: float = 0.3          # share of the target class (original: 30 %)
     patch_size: int = 24              # original: 24×24 at 224 px, bottom-right of every frame
     trigger_steps: int = 10_000       # original: 10,000 sign steps
@@ -58,7 +59,6 @@ class CleanLabelVideoConfig(AttackConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        require(not self.all_to_all, "clean_label_video is all-to-one (target class only)")
         require(self.patch_size >= 1, f"patch_size must be ≥ 1, got {self.patch_size}")
         require(self.trigger_steps >= 1, "trigger_steps must be ≥ 1")
         require(self.trigger_step > 0, "trigger_step must be > 0")
@@ -80,10 +80,9 @@ class _Patch(nn.Module):
 
 
 @ATTACKS.register("clean_label_video", namespace="video")
-class CleanLabelVideo(Attack):
+class CleanLabelVideo(CleanLabelAttack):
     name = "clean_label_video"
     Config = CleanLabelVideoConfig
-    clean_label = True
 
     def __init__(self, config: CleanLabelVideoConfig, num_classes: int) -> None:
         super().__init__(config, num_classes)
@@ -106,7 +105,7 @@ class CleanLabelVideo(Attack):
             fit(model, adapter, train, TrainConfig(
                 epochs=cfg.surrogate_epochs, batch_size=min(cfg.surrogate_batch_size, len(train)),
                 lr=cfg.surrogate_lr, optimizer=cfg.surrogate_optimizer, weight_decay=0.0,
-                progress=True), device, seed)
+                progress=self.progress), device, seed)
 
         surrogate = self.cached_surrogate(surrogate, key, learn_surrogate)
         self.set_surrogate(surrogate, adapter, device)
@@ -170,7 +169,7 @@ class CleanLabelVideo(Attack):
             raise ValueError(f"{self.name}: no non-target training clip to learn the trigger on")
         patch = torch.rand(3, cfg.patch_size, cfg.patch_size, generator=generator).to(self._device)
         for step in tqdm(range(cfg.trigger_steps), desc="trigger", unit="step", leave=False,
-                         disable=None):
+                         disable=None if self.progress else True):
             rows = pool[torch.randint(0, len(pool), (cfg.trigger_batch_size,), generator=generator)]
             clips = to_unit(train.inputs[rows.to(train.inputs.device)].to(self._device))
             patch.requires_grad_(True)
@@ -218,15 +217,7 @@ class CleanLabelVideo(Attack):
         check_clips(inputs, self.name, self.config.patch_size)
         return paste_bottom_right(inputs, self.patch)
 
-    def poison(self, train: TensorData, generator: torch.Generator) -> PoisonResult:
-        members = torch.nonzero(train.targets.cpu() == self.config.target).flatten()
-        if len(members) == 0:
-            raise ValueError(f"{self.name}: the training set has no clip of the target class "
-                             f"{self.config.target}")
-        indices = choose_indices(members, poison_count(len(members), self.config.poison_rate),
-                                 generator)
-        inputs = train.inputs.clone()
-        idx = indices.to(inputs.device)
-        erased = like(self.perturb(inputs[idx], generator), inputs)
-        inputs[idx] = self.apply_trigger(erased)
-        return PoisonResult(TensorData(inputs, train.targets.clone(), train.transform), indices)
+    def poison_inputs(self, inputs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Feature erasure (PGD against the surrogate), then the trigger; labels are kept by
+        ``CleanLabelAttack.poison``."""
+        return self.apply_trigger(like(self.perturb(inputs, generator), inputs))

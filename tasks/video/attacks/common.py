@@ -9,11 +9,6 @@ from __future__ import annotations
 import torch
 
 
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ValueError(message)
-
-
 def check_clips(inputs: torch.Tensor, attack: str, patch: int = 1) -> None:
     if inputs.dim() != 5 or inputs.shape[2] != 3:
         raise ValueError(f"{attack}: expected clips (N, T, 3, H, W), got {tuple(inputs.shape)}")

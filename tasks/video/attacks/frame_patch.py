@@ -2,7 +2,7 @@
 checkerboard in the bottom-right corner of every frame, dirty label, all-to-one.
 
 The simple baseline the issue asks for beside the clean-label attack. Defaults: poison rate 10 %
-and target 0 (design §5, the image BadNets setting), a 3×3 checkerboard (design §5) at full
+and target 0 (docs/design.md §5, the image BadNets setting), a 3×3 checkerboard (docs/design.md §5) at full
 opacity; ``size`` should grow with the frame (e.g. 24 at 224 px, the clean-label trigger's size).
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ import torch
 
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
+from core.config import require
 
-from .common import check_clips, paste_bottom_right, require
+from .common import check_clips, paste_bottom_right
 
 
 @dataclass(frozen=True)
