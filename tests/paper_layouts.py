@@ -107,7 +107,7 @@ def write_all(root: Path) -> Path:
     root = Path(root)
     work = root / ".raw"
     work.mkdir(parents=True, exist_ok=True)
-    make_cifar_pickles(root)                                       # 20 train / 10 test
+    make_cifar_pickles(root, per_batch=20)    # 40 train / 20 test: 4 per class (sig_clb needs 2 left)
     make_gtsrb(root / "gtsrb", classes=tuple(range(43)), per_class=3,
                test_labels=tuple(range(43)))
     make_tiny_imagenet(root / "tiny_imagenet", per_class=5)

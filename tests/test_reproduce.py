@@ -89,20 +89,8 @@ def smoke_out(tmp_path_factory):
     return tmp_path_factory.mktemp("smoke")        # one model cache for every table
 
 
-#: tables whose smoke run fails today on the tiny copy (issue 25 stays open for them): strict, so
-#: the day one passes this test fails and the entry must go
-KNOWN_FAILING = {
-    "supp9": "c10_p0.35: WaNet's noise-mode samples do not fit beside the poisoned ones in the "
-             "tiny copy (7 needed, 6 remain)",
-    "supp12": "c10_composite: sig_clb's clean-label poison rate 0.5 of the 1 target-class sample "
-              "of the tiny copy poisons nothing",
-}
-
-
 def _param(table):
     marks = [pytest.mark.slow_smoke] if table in SLOW else []
-    if table in KNOWN_FAILING:
-        marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILING[table]))
     return pytest.param(table, marks=marks)
 
 
