@@ -149,9 +149,7 @@ class MatrixRunner:
         self.provenance = {"versions": versions(), "git": git_info(),
                            "hardware": hardware(self.device)}
         ra, qra = check_probes(preset.post_purification, preset.post_purification_options)
-        self.retuning = RetuningProbe(self, ra, qra, {
-            "cell": Cell, "hash": _hash, "clean_hash": _clean_hash, "train_key": train_cache_key}
-        ) if ra is not None else None
+        self.retuning = RetuningProbe(self, ra, qra) if ra is not None else None
 
     def quiet_copy(self) -> "MatrixRunner":
         """A copy without progress bars (for worker processes of remote executors)."""
@@ -214,6 +212,10 @@ class MatrixRunner:
 
     def path(self, cell: Cell) -> Path:
         return record_path(self.out, self.preset, cell.attack, cell.defense, cell.seed)
+
+    def cell_path(self, seed: int, attack: str, defense: str) -> Path:
+        """The record path of one cell (for the post-purification rows, which have no Cell)."""
+        return self.path(Cell(seed, attack, defense))
 
     def run(self, executor: Any = None) -> MatrixOutcome:
         """Validate, then hand every unfinished cell to ``executor`` (default: this process)."""
@@ -406,28 +408,42 @@ class MatrixRunner:
     # -- backdoored models, cached by config hash ---------------------------------------------
     def _backdoored_model(self, adapter: TaskAdapter, splits: Splits, attack: Attack,
                           poison: PoisonResult, seed: int) -> tuple[torch.nn.Module, dict]:
+        return self.cached_fit(adapter, splits, poison.data, seed, attack.name,
+                               {"attack": attack.describe(), "poison": poison.index_hash},
+                               attack.describe())
+
+    def cached_fit(self, adapter: TaskAdapter, splits: Splits, data: TensorData, seed: int,
+                   label: str, key: dict, attack_note: Any) -> tuple[torch.nn.Module, dict]:
+        """The preset's model trained by the victim recipe on ``data`` — read from the model
+        cache when an entry with the same key exists, else trained (resumably: per-epoch
+        checkpoints beside the entry) and saved there. The key is the task, dataset, data
+        options, model, training recipe, seed and clean split, plus ``key`` (what the training
+        data is: the attack and its poisoned indices, or the clean control's marker); ``label``
+        names the entry's file, ``attack_note`` goes into its metadata. Returns the model and
+        what the records say about it (cache hit, key, wall time, last loss, resumed epoch)."""
         p = self.preset
-        key = _hash({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
-                     "attack": attack.describe(), "train": train_cache_key(self.train_config),
-                     "seed": seed, "poison": poison.index_hash, "clean": _clean_hash(splits.clean)})
-        path = self.cache_dir / f"{p.task}-{p.dataset}-{p.model}-{attack.name}-{key}.safetensors"
+        key_hash = _hash({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
+                          "train": train_cache_key(self.train_config), "seed": seed,
+                          "clean": _clean_hash(splits.clean), **key})
+        path = self.cache_dir / f"{p.task}-{p.dataset}-{p.model}-{label}-{key_hash}.safetensors"
         seed_everything(seed)
         model = adapter.build_model(p.model, splits)
         if path.exists():
             load_model(model, path)
-            return model.to(self.device).eval(), {"cache_hit": True, "cache_key": key,
+            return model.to(self.device).eval(), {"cache_hit": True, "cache_key": key_hash,
                                                   "wall_time_s": 0.0}
         # per-epoch checkpoints beside the cache entry: a rerun after an interruption resumes
         partial = path.with_suffix(".partial")
-        info = fit(model, adapter, poison.data, self.train_config, self.device, seed,
+        info = fit(model, adapter, data, self.train_config, self.device, seed,
                    checkpoint_dir=partial)
         save_model(model, path, metadata={"task": p.task, "dataset": p.dataset, "model": p.model,
-                                          "attack": attack.describe(), "seed": seed})
+                                          "attack": attack_note, "seed": seed})
         shutil.rmtree(partial, ignore_errors=True)
         resumed = {"resumed_from_epoch": info["resumed_from_epoch"]} \
             if "resumed_from_epoch" in info else {}
-        return model, {"cache_hit": False, "cache_key": key, "wall_time_s": info["wall_time_s"],
-                       "final_loss": info["loss_curve"][-1], **resumed}
+        return model, {"cache_hit": False, "cache_key": key_hash,
+                       "wall_time_s": info["wall_time_s"], "final_loss": info["loss_curve"][-1],
+                       **resumed}
 
     # -- records ------------------------------------------------------------------------------
     def _base_record(self, splits: Splits, attack: Attack, poison: PoisonResult, defense: str,

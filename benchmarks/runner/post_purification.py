@@ -33,7 +33,7 @@ from core.retuning import REFERENCE_ROWS, RetuningConfig, retuning_attack, retun
 from core.seeding import make_generator, seed_everything
 from core.training import fit
 
-# the matrix passes its runner, attack state and helpers in (no import of it: no cycle)
+# the matrix passes its runner and attack state in (no import of it: no cycle)
 MatrixRunner = AttackState = Any
 
 #: post-purification probes the runner knows
@@ -65,10 +65,8 @@ class RetuningProbe:
     """RA for one matrix runner: the reference rows once per (seed, attack), then per defense."""
 
     def __init__(self, runner: MatrixRunner, config: RetuningConfig,
-                 qra: QRAConfig | None, helpers: dict[str, Any]) -> None:
-        """``helpers``: the matrix's ``Cell`` class and its cache-key functions (``hash``,
-        ``clean_hash``, ``train_key``), so that victims and the clean model share one scheme."""
-        self.runner, self.config, self.qra, self.helpers = runner, config, qra, helpers
+                 qra: QRAConfig | None) -> None:
+        self.runner, self.config, self.qra = runner, config, qra
         self._refs: dict[tuple[int, str], dict] = {}
 
     def _set(self, state: AttackState, seed: int):
@@ -85,23 +83,10 @@ class RetuningProbe:
     def clean_model(self, adapter: TaskAdapter, splits: Splits, seed: int
                     ) -> tuple[torch.nn.Module, dict]:
         """The control: the victim's model and recipe trained on the unpoisoned training set
-        (cached by config hash beside the victims)."""
-        h = self.helpers
-        r, p = self.runner, self.runner.preset
-        key = h["hash"]({"task": p.task, "dataset": p.dataset, "data": p.data, "model": p.model,
-                         "attack": None, "train": h["train_key"](r.train_config), "seed": seed,
-                         "clean": h["clean_hash"](splits.clean), "train_size": len(splits.train)})
-        path = r.cache_dir / f"{p.task}-{p.dataset}-{p.model}-clean-{key}.safetensors"
-        seed_everything(seed)
-        model = adapter.build_model(p.model, splits)
-        if path.exists():
-            load_model(model, path)
-            return model.to(r.device).eval(), {"cache_hit": True, "cache_key": key,
-                                               "wall_time_s": 0.0}
-        info = fit(model, adapter, splits.train, r.train_config, r.device, seed)
-        save_model(model, path, metadata={"task": p.task, "dataset": p.dataset, "model": p.model,
-                                          "attack": "none (clean control)", "seed": seed})
-        return model, {"cache_hit": False, "cache_key": key, "wall_time_s": info["wall_time_s"]}
+        (the runner's model cache, as the victims; resumable the same way)."""
+        return self.runner.cached_fit(adapter, splits, splits.train, seed, "clean",
+                                      {"attack": None, "train_size": len(splits.train)},
+                                      "none (clean control)")
 
     def references(self, adapter: TaskAdapter, splits: Splits, state: AttackState,
                    seed: int) -> dict:
@@ -111,8 +96,7 @@ class RetuningProbe:
             return cached
         r, out = self.runner, {}
         for which, name in CONTROL_ROWS.items():
-            cell = self.helpers["cell"](seed, state.attack.name, name)
-            path = r.path(cell)
+            path = r.cell_path(seed, state.attack.name, name)
             if path.exists():
                 record = json.loads(path.read_text())
                 if record.get("status") == "ok" and record.get("config", {}).get("ra") == \
