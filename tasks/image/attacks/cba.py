@@ -49,7 +49,7 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .common import check_images, remaining_indices
+from .triggers import check_images, remaining_indices
 
 MixMode = Literal["half", "vertical", "horizontal"]
 

@@ -73,7 +73,7 @@ from core.seeding import make_generator
 from core.training import TrainConfig, fit
 from core.config import require
 
-from .common import check_images, extra_indices
+from .triggers import check_images, extra_indices
 from .learned import seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path

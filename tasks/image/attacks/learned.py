@@ -22,7 +22,7 @@ from torch import nn
 from core.attack import Attack, PoisonResult, tensor_hash
 from core.data import TensorData
 
-from .common import check_images
+from .triggers import check_images
 
 M = TypeVar("M", bound=nn.Module)
 

@@ -30,7 +30,7 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .common import check_images, extra_indices
+from .triggers import check_images, extra_indices
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 
 from ..ops import square_distance
-from .common import fibonacci_sphere, insert_points, train_surrogate
+from .triggers import fibonacci_sphere, insert_points, train_surrogate
 
 
 @dataclass(frozen=True)
