@@ -73,7 +73,8 @@ from core.seeding import make_generator
 from core.training import TrainConfig, fit
 from core.config import require
 
-from .triggers import check_images, extra_indices
+from .extra_samples import extra_indices
+from .triggers import check_images
 from .learned import seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path

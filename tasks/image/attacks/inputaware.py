@@ -74,7 +74,8 @@ from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 from core.config import require
 
-from .triggers import check_images, extra_indices
+from .extra_samples import extra_indices
+from .triggers import check_images
 from .learned import freeze, seeded
 
 ADAM_BETAS = (0.5, 0.9)              # official optimizerG / optimizerM
