@@ -110,3 +110,14 @@ def test_info_records_the_chosen_indices():
         assert info["clean_size"] == 6 and info["train_size"] == 34 and info["test_size"] == 15
         assert info["clean_index_hash"] == hash_indices(clean)
         assert info["train_index_hash"] == hash_indices(train)
+
+
+def test_core_recipe_matches_the_pins_and_needs_a_clean_size():
+    from core.data import class_balanced_splits
+    from core.seeding import make_generator
+    labels, test = torch.tensor(LABELS), torch.tensor(TEST)
+    for options, seed, expected in PINNED:
+        parts = class_balanced_splits(labels, test, 3, make_generator(seed), **options)
+        assert (parts.clean.tolist(), parts.train.tolist(), parts.test.tolist()) == expected
+    with pytest.raises(ValueError, match="clean_per_class or clean_fraction"):
+        class_balanced_splits(labels, test, 3, make_generator(0))
