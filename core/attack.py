@@ -21,7 +21,7 @@ from torch import nn
 
 from .checkpoint import load_model, save_model
 from .config import from_dict, require, to_dict
-from .data import TensorData
+from .data import TensorData, hash_indices
 
 
 @dataclass(frozen=True)
@@ -187,12 +187,6 @@ def choose_indices(eligible: torch.Tensor, count: int, generator: torch.Generato
         raise ValueError(f"asked to poison {count} samples but only {len(eligible)} are eligible")
     order = torch.randperm(len(eligible), generator=generator)[:count]
     return torch.sort(eligible.cpu()[order]).values.long()
-
-
-def hash_indices(indices: torch.Tensor) -> str:
-    """SHA-256 of the sorted int64 indices (recorded with every result)."""
-    data = torch.sort(indices.detach().cpu().long().flatten()).values.numpy().tobytes()
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def tensor_hash(tensor: torch.Tensor) -> str:

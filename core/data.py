@@ -11,9 +11,14 @@ decides how its samples are stored:
   a batch of list targets is the list of the selected samples' objects;
 * ``transform``: an optional callable applied to every input batch when it is read (e.g.
   uint8 clips → float in [0, 1]), so inputs can stay compact on the device.
+
+The split recipe every classification task shares (``class_balanced_splits``: the defender's
+class-balanced clean set held out first, then the attacker's and the test subsets) lives here
+too, with its building blocks ``balanced_split`` and ``per_class_subset``.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -127,6 +132,12 @@ class TensorData:
         return self.batch(slice(0, count))[0]
 
 
+def hash_indices(indices: torch.Tensor) -> str:
+    """SHA-256 of the sorted int64 indices (recorded with every result)."""
+    data = torch.sort(indices.detach().cpu().long().flatten()).values.numpy().tobytes()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
 def class_counts(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
     return torch.bincount(targets.long().flatten().cpu(), minlength=num_classes)
 
@@ -193,3 +204,38 @@ def per_class_subset(targets: torch.Tensor, index: torch.Tensor, per_class: int 
         picks.append(members[:per_class])
     return torch.sort(torch.cat(picks)).values
 
+
+@dataclass(frozen=True)
+class SplitIndices:
+    """Which samples each split takes: ``clean`` (the defender's, held out of the training set
+    first), ``train`` (the attacker's, from the rest) and ``test``; sorted index tensors."""
+
+    clean: torch.Tensor
+    train: torch.Tensor
+    test: torch.Tensor
+
+    def info(self) -> dict[str, Any]:
+        """Sizes and index hashes, recorded with the splits."""
+        return {"train_size": len(self.train), "test_size": len(self.test),
+                "clean_size": len(self.clean), "clean_index_hash": hash_indices(self.clean),
+                "train_index_hash": hash_indices(self.train)}
+
+
+def class_balanced_splits(train_targets: torch.Tensor, test_targets: torch.Tensor,
+                          num_classes: int, generator: torch.Generator, *,
+                          clean_per_class: int | None = None, clean_fraction: float | None = None,
+                          train_per_class: int | None = None, test_per_class: int | None = None
+                          ) -> SplitIndices:
+    """The tasks' split recipe. The defender's clean set is held out of the training set first
+    (``balanced_split``): ``clean_per_class`` samples of every class, or else ``clean_fraction``
+    of the set; then ``train_per_class`` of each class of the rest are drawn for the attacker
+    (all without it), and the first ``test_per_class`` of each test class are kept (all
+    without it; ``per_class_subset``). Every draw comes from ``generator``, in that order."""
+    clean = clean_per_class if clean_per_class is not None else clean_fraction
+    if clean is None:
+        raise ValueError("the clean split needs clean_per_class or clean_fraction")
+    held, rest = balanced_split(train_targets, clean, num_classes, generator)
+    train = per_class_subset(train_targets, rest, train_per_class, num_classes, generator)
+    test = per_class_subset(test_targets, torch.arange(len(test_targets)), test_per_class,
+                            num_classes, None)
+    return SplitIndices(held, train, test)

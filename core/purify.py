@@ -20,7 +20,7 @@ from .adapter import TaskAdapter
 from .augment import Augmentation, bind_augmentation
 from .data import TensorData
 from .flat_masks import inject_flat_masks
-from .loop import Loop, batch_indices
+from .loop import Loop
 from .regularizer import ETA_0, resolve_eta_c
 from .schedules import MuSchedule, ScheduleKind
 from .seeding import make_generator, seed_everything
@@ -245,4 +245,4 @@ def _nonfinite(step: int, value: float) -> NonFiniteLossError:
         f"is unchanged. Try a lower lr or check the clean data for NaN/inf values.")
 
 
-__all__ = ["NFTConfig", "NonFiniteLossError", "PurifyResult", "batch_indices", "nft_purify"]
+__all__ = ["NFTConfig", "NonFiniteLossError", "PurifyResult", "nft_purify"]

@@ -17,13 +17,18 @@ SCHEMA_VERSION = 1
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def package_version() -> str:
+def installed_version(package: str) -> str | None:
+    """The installed version of ``package`` (None when it is not installed)."""
     try:
         from importlib.metadata import version
 
-        return version("nft-suite")
-    except Exception:  # not installed (running from a checkout)
-        return "0+unknown"
+        return version(package)
+    except Exception:  # not installed
+        return None
+
+
+def package_version() -> str:
+    return installed_version("nft-suite") or "0+unknown"   # "0+unknown": run from a checkout
 
 
 def versions() -> dict[str, Any]:
@@ -35,6 +40,8 @@ def versions() -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "numpy": numpy.__version__,
+        "torchvision": installed_version("torchvision"),   # the model zoos (None: not installed)
+        "timm": installed_version("timm"),
         "nft_suite": package_version(),
     }
 

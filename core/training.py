@@ -52,7 +52,8 @@ class TrainConfig:
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     grad_clip: float = 0.0       # max global gradient norm; 0 = no clipping
     warmup_steps: int = 0        # linear warmup steps before lr_schedule; 0 = none
-    # -- the airbench-style recipe (tasks/image/recipes.py); every default leaves them off --
+    # -- the airbench-style recipe (its settings and their arithmetic:
+    #    benchmarks/runner/presets/quick.yaml); every default leaves them off --
     nesterov: bool = False       # SGD with Nesterov momentum
     norm_lr_scale: float = 1.0   # lr × this for normalisation-layer parameters, their weight
     #                              decay ÷ this (the product lr·wd, the decay per step, is kept)

@@ -10,7 +10,7 @@ from torch import nn
 from core.adapter import TaskAdapter
 from core.config import ConfigError, from_dict
 from core.data import TensorData
-from core.purify import batch_indices
+from core.loop import batch_indices
 from core.registry import DEFENSES
 from core.seeding import make_generator, seed_everything
 from core.training import TrainConfig, build_optimizer, build_scheduler, fit

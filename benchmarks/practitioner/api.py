@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-import platform
-import subprocess
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -31,6 +28,7 @@ from benchmarks.practitioner.data import holdout_split, parse_normalize
 from benchmarks.practitioner.models import PractitionerInputError
 from benchmarks.practitioner.output import Normalized
 from core.data import TensorData
+from core.record import git_info, hardware, versions
 
 __all__ = ["purify", "compare", "PractitionerInputError", "DEFAULT_BATCH"]
 DEFAULT_BATCH = 128
@@ -66,30 +64,6 @@ def _as_images(images: torch.Tensor, what: str) -> torch.Tensor:
             f"{what} range over [{images.min():.2f}, {images.max():.2f}]: pass un-normalised "
             f"images (float in [0, 1] or uint8) and the model's normalisation as normalize=")
     return images
-
-
-def versions() -> dict[str, str]:
-    import torchvision
-
-    out = {"python": platform.python_version(), "torch": torch.__version__,
-           "torchvision": torchvision.__version__, "platform": platform.platform()}
-    try:
-        import timm
-        out["timm"] = timm.__version__
-    except ImportError:
-        pass
-    try:
-        from importlib.metadata import version
-        out["nft-suite"] = version("nft-suite")
-    except Exception:  # noqa: BLE001 - not installed as a package
-        pass
-    try:
-        root = Path(__file__).resolve().parents[2]
-        out["git_commit"] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, text=True,
-                                           capture_output=True, timeout=10).stdout.strip()
-    except Exception:  # noqa: BLE001 - not a checkout
-        pass
-    return out
 
 
 def post_training_defenses() -> list[str]:
@@ -258,7 +232,8 @@ def compare(model: nn.Module, clean_images: torch.Tensor, labels: torch.Tensor,
         "data": {"clean_images": len(clean), "eval_images": len(held), "eval_split": split,
                  "trigger_images": 0 if trigger is None else len(trigger), "target": target},
         "before": before, "results": results, "device": str(device), "seed": seed,
-        "versions": versions(), "wall_time_s": round(time.perf_counter() - start, 3)}
+        "versions": versions(), "git": git_info(), "hardware": hardware(device),
+        "wall_time_s": round(time.perf_counter() - start, 3)}
     return models, report
 
 

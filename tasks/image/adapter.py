@@ -13,16 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import nn
 
 from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
-from core.attack import hash_indices
 from core.bad_data import check_on_error
 from core.config import from_dict
-from core.data import TensorData, balanced_split, per_class_subset
+from core.data import TensorData, class_balanced_splits
 from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
@@ -85,16 +83,12 @@ class ImageTask(ClassificationAdapter):
         raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class,
                      on_error=opts.on_error)
         num_classes = len(raw.classes)
-        generator = make_generator(seed)
-        if opts.clean_per_class is not None:
-            size: int | float = opts.clean_per_class
-        else:
-            size = opts.clean_fraction or PAPER_CLEAN_FRACTION.get(dataset, 0.01)
-        held, rest = balanced_split(raw.train_y, size, num_classes, generator)
-        train_index = per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes,
-                                        generator)
-        test_index = per_class_subset(raw.test_y, torch.arange(len(raw.test_y)),
-                                       opts.test_per_class, num_classes, None)
+        parts = class_balanced_splits(
+            raw.train_y, raw.test_y, num_classes, make_generator(seed),
+            clean_per_class=opts.clean_per_class,
+            clean_fraction=opts.clean_fraction or PAPER_CLEAN_FRACTION.get(dataset, 0.01),
+            train_per_class=opts.train_per_class, test_per_class=opts.test_per_class)
+        held, train_index, test_index = parts.clean, parts.train, parts.test
         as_float = lambda x: x.float().div_(255.0)   # noqa: E731
         self.num_classes = num_classes
         self.options, self.dataset = opts, dataset
@@ -104,9 +98,7 @@ class ImageTask(ClassificationAdapter):
             clean=TensorData(as_float(raw.train_x[held]), raw.train_y[held]),
             num_classes=num_classes,
             info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
-                  "train_size": len(train_index), "test_size": len(test_index),
-                  "clean_size": len(held), "clean_index_hash": hash_indices(held),
-                  "train_index_hash": hash_indices(train_index), "on_error": opts.on_error,
+                  **parts.info(), "on_error": opts.on_error,
                   "bad_files": len(raw.bad_files), "bad_file_list": list(raw.bad_files),
                   "fingerprint": raw.fingerprint})
 

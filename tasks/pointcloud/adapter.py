@@ -24,15 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
 from core.adapter import Splits
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter
-from core.attack import hash_indices
 from core.bad_data import check_on_error, data_fingerprint
 from core.config import from_dict
-from core.data import TensorData, balanced_split, per_class_subset
+from core.data import TensorData, class_balanced_splits
 from core.registry import DATASETS, TASKS
 from core.seeding import make_generator
 
@@ -114,9 +111,8 @@ class PointCloudTask(ClassificationAdapter):
             config: SyntheticPointsConfig = from_dict(SyntheticPointsConfig, options)
             train_x, train_y, test_x, test_y = generate(config)
             classes = [f"primitive{c}" for c in range(config.num_classes)]
-            held, rest = balanced_split(train_y, config.clean_per_class, config.num_classes,
-                                        generator)
-            train_index, test_index = rest, torch.arange(len(test_y))
+            parts = class_balanced_splits(train_y, test_y, config.num_classes, generator,
+                                          clean_per_class=config.clean_per_class)
             info = {"layout": "synthetic", "skipped_files": 0}
             self.up_axis = 2
         else:
@@ -125,12 +121,10 @@ class PointCloudTask(ClassificationAdapter):
             raw = entry(root, opts)
             train_x, train_y, test_x, test_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y
             classes = raw.classes
-            size: int | float = (opts.clean_per_class if opts.clean_per_class is not None
-                                 else opts.clean_fraction or DEFAULT_CLEAN_FRACTION)
-            held, rest = balanced_split(train_y, size, len(classes), generator)
-            train_index = per_class_subset(train_y, rest, opts.train_per_class, len(classes), generator)
-            test_index = per_class_subset(test_y, torch.arange(len(test_y)), opts.test_per_class,
-                                 len(classes), None)
+            parts = class_balanced_splits(
+                train_y, test_y, len(classes), generator, clean_per_class=opts.clean_per_class,
+                clean_fraction=opts.clean_fraction or DEFAULT_CLEAN_FRACTION,
+                train_per_class=opts.train_per_class, test_per_class=opts.test_per_class)
             info = {"layout": raw.layout, "skipped_files": len(raw.skipped),
                     "on_error": opts.on_error, "bad_files": len(raw.skipped),
                     "bad_file_list": list(raw.skipped),
@@ -138,10 +132,8 @@ class PointCloudTask(ClassificationAdapter):
             self.up_axis = raw.up_axis
         self.num_classes = len(classes)
         info.update({"classes": list(classes), "num_points": int(train_x.shape[1]),
-                     "up_axis": "xyz"[self.up_axis], "train_size": len(train_index),
-                     "test_size": len(test_index), "clean_size": len(held),
-                     "clean_index_hash": hash_indices(held),
-                     "train_index_hash": hash_indices(train_index)})
+                     "up_axis": "xyz"[self.up_axis], **parts.info()})
+        held, train_index, test_index = parts.clean, parts.train, parts.test
         return Splits(train=TensorData(train_x[train_index], train_y[train_index]),
                       test=TensorData(test_x[test_index], test_y[test_index]),
                       clean=TensorData(train_x[held], train_y[held]),

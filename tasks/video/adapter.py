@@ -37,11 +37,11 @@ import torch
 from torch import nn
 
 from core.adapter import Splits
-from core.attack import Attack, hash_indices
+from core.attack import Attack
 from core.augment import Augmentation
 from core.classification import ClassificationAdapter, percent, predict
 from core.config import from_dict
-from core.data import TensorData, balanced_split, per_class_subset
+from core.data import TensorData, class_balanced_splits
 from core.bad_data import data_fingerprint
 from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
@@ -125,13 +125,11 @@ class VideoTask(ClassificationAdapter):
                                   opts.on_error)
         raw = loader(root, settings, opts.split, num_classes=opts.synthetic_classes)
         num_classes = len(raw.classes)
-        generator = make_generator(seed)
-        size: int | float = (opts.clean_per_class if opts.clean_per_class is not None
-                             else opts.clean_fraction)
-        held, rest = balanced_split(raw.train_y, size, num_classes, generator)
-        train_index = per_class_subset(raw.train_y, rest, opts.train_per_class, num_classes, generator)
-        test_index = per_class_subset(raw.test_y, torch.arange(len(raw.test_y)), opts.test_per_class,
-                                num_classes, None)
+        parts = class_balanced_splits(
+            raw.train_y, raw.test_y, num_classes, make_generator(seed),
+            clean_per_class=opts.clean_per_class, clean_fraction=opts.clean_fraction,
+            train_per_class=opts.train_per_class, test_per_class=opts.test_per_class)
+        held, train_index, test_index = parts.clean, parts.train, parts.test
         store = (lambda x: x.float().div_(255.0)) if opts.storage == "float32" else (lambda x: x)
         transform = clip_to_unit if opts.storage == "uint8" else None
         self.num_classes, self.options, self.dataset = num_classes, opts, dataset
@@ -141,10 +139,7 @@ class VideoTask(ClassificationAdapter):
             clean=TensorData(store(raw.train_x[held]), raw.train_y[held], transform),
             num_classes=num_classes,
             info={"classes": list(raw.classes), "clip_shape": list(raw.train_x.shape[1:]),
-                  "train_size": len(train_index), "test_size": len(test_index),
-                  "clean_size": len(held), "clean_index_hash": hash_indices(held),
-                  "train_index_hash": hash_indices(train_index),
-                  "padded_clips": raw.padded, "skipped_videos": raw.skipped,
+                  **parts.info(), "padded_clips": raw.padded, "skipped_videos": raw.skipped,
                   "on_error": opts.on_error, "bad_files": len(raw.skipped),
                   "bad_file_list": list(raw.skipped),
                   "fingerprint": data_fingerprint(raw.files) if raw.files else None})

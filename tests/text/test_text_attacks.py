@@ -4,7 +4,7 @@ import torch
 from core.config import ConfigError
 from core.registry import ATTACKS
 from core.seeding import make_generator
-from tasks.text.attacks.common import pad_to
+from tasks.text.attacks.text_attack import pad_to
 from tasks.text.tokenizer import PAD
 
 

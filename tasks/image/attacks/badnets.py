@@ -18,7 +18,7 @@ from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
 from core.config import require
 
-from .common import Corner, check_images, corner_origin
+from .triggers import Corner, check_images, corner_origin
 
 
 @dataclass(frozen=True)

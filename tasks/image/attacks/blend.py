@@ -18,7 +18,7 @@ from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
 from core.config import require
 
-from .common import check_images, seeded_uniform
+from .triggers import check_images, seeded_uniform
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from core.data import TensorData
 from core.registry import ATTACKS
 from core.config import require
 
-from .common import check_images, extra_indices
+from .extra_samples import extra_indices
+from .triggers import check_images
 
 # Floyd–Steinberg error weights (dy, dx, weight): the three below, then the one to the right.
 BELOW = ((1, -1, 3 / 16), (1, 0, 5 / 16), (1, 1, 1 / 16))

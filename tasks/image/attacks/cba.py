@@ -49,7 +49,8 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .common import check_images, remaining_indices
+from .extra_samples import remaining_indices
+from .triggers import check_images
 
 MixMode = Literal["half", "vertical", "horizontal"]
 

@@ -32,7 +32,7 @@ from core.training import TrainConfig, fit
 from core.attack import CleanLabelAttack, CleanLabelConfig
 from core.config import require
 
-from .common import check_images
+from .triggers import check_images
 
 RIGHT_CORNER = ((0.0, 0.0, 1.0), (0.0, 1.0, 0.0), (1.0, 0.0, 1.0))   # official pattern, right side
 

@@ -42,7 +42,7 @@ from core.registry import ATTACKS
 from .badnets import BadNets
 from .blend import Blend
 from .clb import CLB
-from .common import check_images
+from .triggers import check_images
 from .sig import SIG
 from .trojan import TrojanAll, TrojanOne
 

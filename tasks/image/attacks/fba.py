@@ -58,7 +58,6 @@ What we implement, and how it differs:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -68,13 +67,15 @@ from torch import nn
 
 from core.attack import Attack, AttackConfig, PoisonResult, choose_indices, tensor_hash
 from core.data import TensorData
+from core.loop import batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator
 from core.training import TrainConfig, fit
 from core.config import require
 
-from .common import check_images, extra_indices
-from .learned import seeded
+from .extra_samples import extra_indices
+from .triggers import check_images
+from .learned import run_steps, seeded
 
 EPS = 1e-3                    # logit clamp of the generator's identity path
 MIN_SIZE = 4                  # the feature extractor pools twice
@@ -312,22 +313,24 @@ class FBA(Attack):
         net.requires_grad_(False)
         return net
 
-    def _fit(self, net: nn.Module, train: TensorData, device: torch.device, seed: int,
-             steps: int, optimizer: torch.optim.Optimizer,
+    def _fit(self, what: str, net: nn.Module, train: TensorData, device: torch.device,
+             seed: int, steps: int, optimizer: torch.optim.Optimizer,
              loss_fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        """``steps`` Adam steps of ``loss_fn(batch)`` on random training batches."""
+        """``steps`` Adam steps of ``loss_fn(batch)`` on training batches drawn with
+        replacement (``run_steps``: progress and the NaN/inf check)."""
         g = make_generator(seed)
-        net.train()
-        for _ in range(steps):
-            index = torch.randint(len(train), (min(self.config.batch_size, len(train)),),
-                                  generator=g)
-            batch = train.inputs[index.to(train.inputs.device)].to(device, torch.float32)
-            loss = loss_fn(batch)
+        order = batch_indices(len(train), min(self.config.batch_size, len(train)), 1, steps, g)
+
+        def step(inputs: torch.Tensor, _targets: Any) -> torch.Tensor:
+            loss = loss_fn(inputs.to(device, torch.float32))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError("fba: generator training diverged; lower the learning rate")
+            return loss
+
+        net.train()
+        run_steps(self, what, device, step, train, order, g,
+                  advice="lower the learning rate")
 
     def _learn_style(self, net: StyleNet, train: TensorData, device: torch.device,
                      seed: int) -> None:
@@ -350,7 +353,7 @@ class FBA(Attack):
             return cfg.style_weight * style_loss + cfg.content_weight * content_loss
 
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.style_lr)
-        self._fit(net, train, device, seed, cfg.style_steps, optimizer, loss_fn)
+        self._fit("style", net, train, device, seed, cfg.style_steps, optimizer, loss_fn)
 
     def _learn_detox(self, net: StyleNet, train: TensorData, adapter: Any,
                      device: torch.device, seed: int) -> None:
@@ -373,7 +376,8 @@ class FBA(Attack):
                 return ce + cfg.w_ssim * (1 - ssim(detox, x)) - cfg.w_detox * excite
 
             optimizer = torch.optim.Adam(net.parameters(), lr=cfg.detox_lr, betas=(0.5, 0.9))
-            self._fit(net, train, device, seed + 1, cfg.detox_steps, optimizer, loss_fn)
+            self._fit("detox", net, train, device, seed + 1, cfg.detox_steps, optimizer,
+                      loss_fn)
         finally:
             tap.handle.remove()
 

@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +69,14 @@ from torch import nn
 from core.attack import Attack, AttackConfig, PoisonResult, tensor_hash
 from core.augment import bind_augmentation
 from core.data import TensorData
-from core.loop import batch_indices
+from core.loop import StepFn, batch_indices
 from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 from core.config import require
 
-from .common import check_images, extra_indices
-from .learned import freeze, seeded
+from .extra_samples import extra_indices
+from .triggers import check_images
+from .learned import freeze, run_steps, seeded
 
 ADAM_BETAS = (0.5, 0.9)              # official optimizerG / optimizerM
 SGD_MOMENTUM, SGD_WEIGHT_DECAY = 0.9, 5e-4
@@ -277,20 +278,24 @@ class InputAware(Attack):
             lambda net: self._learn_pattern(net, mask_net, data, adapter, seed)))
         self.mask_net, self.pattern_net = mask_net, pattern_net
 
-    def _batches(self, n: int, epochs: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(first, second, batch) index batches: shuffled epochs, and for every entry of
-        ``first`` a uniformly drawn *different* image (the official second data loader)."""
+    def _batches(self, n: int, epochs: int, seed: int) -> tuple[torch.Tensor, int]:
+        """(order, batch): every row of ``order`` holds a batch of shuffled epochs followed, for
+        each of its entries, by a uniformly drawn *different* image (the official second data
+        loader); the step splits a row's samples in these two halves."""
         batch = min(self.config.batch_size, n)
         generator = make_generator(seed)
         first = batch_indices(n, batch, epochs, None, generator)
         second = (first + torch.randint(1, n, first.shape, generator=generator)) % n
-        return first, second, batch
+        return torch.cat([first, second], dim=1), batch
 
-    def _run(self, device: torch.device, seed: int, body: Callable[[], None]) -> None:
-        """Run a training loop with the global RNG seeded and restored afterwards."""
+    def _run(self, what: str, step: StepFn, data: TensorData, order: torch.Tensor, seed: int,
+             generator: torch.Generator, advice: str) -> None:
+        """``step`` on every row of ``order`` (``learned.run_steps``; the step augments with
+        ``generator`` itself), with the global RNG seeded and restored afterwards."""
+        device = data.device
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             seed_everything(seed)
-            body()
+            run_steps(self, what, device, step, data, order, generator, advice=advice)
 
     @staticmethod
     def _augment(augmentation: Any, inputs: torch.Tensor, targets: torch.Tensor,
@@ -304,25 +309,26 @@ class InputAware(Attack):
 
     def _learn_mask(self, net: TriggerNet, data: TensorData, adapter: Any, seed: int) -> None:
         cfg = self.config
-        first, second, batch = self._batches(len(data), cfg.mask_epochs, seed)
+        order, batch = self._batches(len(data), cfg.mask_epochs, seed)
         optimizer = torch.optim.Adam(net.parameters(), lr=cfg.mask_lr, betas=ADAM_BETAS)
         scheduler = _step_decay(optimizer, MASK_MILESTONES, cfg.mask_epochs, len(data) // batch)
         augmentation, generator = adapter.train_augmentation(), make_generator(seed + 1)
 
-        def body() -> None:
-            net.train()
-            for i1, i2 in zip(first.to(data.device), second.to(data.device)):
-                x1 = self._augment(augmentation, data.inputs[i1], data.targets[i1], generator)
-                x2 = self._augment(augmentation, data.inputs[i2], data.targets[i2], generator)
-                m1, m2 = sharpen_mask(net(x1), cfg.epsilon), sharpen_mask(net(x2), cfg.epsilon)
-                norm = F.relu(m1 - cfg.mask_density).mean()
-                loss = (cfg.lambda_norm * norm
-                        + cfg.lambda_div * diversity_loss(x1, x2, m1, m2, cfg.epsilon))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-        self._run(data.device, seed, body)
+        def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            x1 = self._augment(augmentation, inputs[:batch], targets[:batch], generator)
+            x2 = self._augment(augmentation, inputs[batch:], targets[batch:], generator)
+            m1, m2 = sharpen_mask(net(x1), cfg.epsilon), sharpen_mask(net(x2), cfg.epsilon)
+            norm = F.relu(m1 - cfg.mask_density).mean()
+            loss = (cfg.lambda_norm * norm
+                    + cfg.lambda_div * diversity_loss(x1, x2, m1, m2, cfg.epsilon))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            return loss
+
+        net.train()
+        self._run("mask", step, data, order, seed, generator, "lower mask_lr")
         net.eval()
 
     def _learn_pattern(self, net: TriggerNet, mask_net: TriggerNet, data: TensorData,
@@ -331,7 +337,7 @@ class InputAware(Attack):
         factory = MODELS.get(cfg.surrogate_model, namespace="image")
         surrogate = seeded(lambda: factory(num_classes=self.num_classes,
                                            in_channels=data.inputs.shape[1]), seed).to(data.device)
-        first, second, batch = self._batches(len(data), cfg.generator_epochs, seed + 2)
+        order, batch = self._batches(len(data), cfg.generator_epochs, seed + 2)
         per_epoch = len(data) // batch
         opt_g = torch.optim.Adam(net.parameters(), lr=cfg.generator_lr, betas=ADAM_BETAS)
         opt_c = torch.optim.SGD(surrogate.parameters(), lr=cfg.surrogate_lr,
@@ -345,33 +351,34 @@ class InputAware(Attack):
         n_cross = _share(cfg.cross_ratio, batch, at_least_one=True)
         n_pair = max(n_bd, n_cross)
 
-        def body() -> None:
-            net.train()
-            surrogate.train()
-            for i1, i2 in zip(first.to(data.device), second.to(data.device)):
-                y1 = data.targets[i1]
-                x1 = self._augment(augmentation, data.inputs[i1], y1, generator)
-                x2 = self._augment(augmentation, data.inputs[i2], data.targets[i2], generator)
-                bd_src, cross_src, partners = x1[:n_bd], x1[n_bd:n_bd + n_cross], x2[:n_pair]
-                own, other = net(bd_src), net(partners)
-                with torch.no_grad():
-                    own_mask = sharpen_mask(mask_net(bd_src), cfg.epsilon)
-                    other_mask = sharpen_mask(mask_net(partners[:n_cross]), cfg.epsilon)
-                backdoor = bd_src + own_mask * (own - bd_src)
-                cross = cross_src + other_mask * (other[:n_cross] - cross_src)
-                inputs = torch.cat((backdoor, cross, x1[n_bd + n_cross:]))
-                targets = torch.cat((self.attack_labels(y1[:n_bd]), y1[n_bd:]))
-                loss = (adapter.loss(surrogate, inputs, targets) + cfg.lambda_div
-                        * diversity_loss(bd_src, partners[:n_bd], own, other[:n_bd],
-                                         cfg.epsilon))
-                opt_g.zero_grad(set_to_none=True)
-                opt_c.zero_grad(set_to_none=True)
-                loss.backward()
-                opt_g.step()
-                opt_c.step()
-                for scheduler in schedulers:
-                    scheduler.step()
-        self._run(data.device, seed, body)
+        def step(inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            y1 = targets[:batch]
+            x1 = self._augment(augmentation, inputs[:batch], y1, generator)
+            x2 = self._augment(augmentation, inputs[batch:], targets[batch:], generator)
+            bd_src, cross_src, partners = x1[:n_bd], x1[n_bd:n_bd + n_cross], x2[:n_pair]
+            own, other = net(bd_src), net(partners)
+            with torch.no_grad():
+                own_mask = sharpen_mask(mask_net(bd_src), cfg.epsilon)
+                other_mask = sharpen_mask(mask_net(partners[:n_cross]), cfg.epsilon)
+            backdoor = bd_src + own_mask * (own - bd_src)
+            cross = cross_src + other_mask * (other[:n_cross] - cross_src)
+            mixed = torch.cat((backdoor, cross, x1[n_bd + n_cross:]))
+            labels = torch.cat((self.attack_labels(y1[:n_bd]), y1[n_bd:]))
+            loss = (adapter.loss(surrogate, mixed, labels) + cfg.lambda_div
+                    * diversity_loss(bd_src, partners[:n_bd], own, other[:n_bd], cfg.epsilon))
+            opt_g.zero_grad(set_to_none=True)
+            opt_c.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_g.step()
+            opt_c.step()
+            for scheduler in schedulers:
+                scheduler.step()
+            return loss
+
+        net.train()
+        surrogate.train()
+        self._run("pattern", step, data, order, seed, generator,
+                  "lower generator_lr or surrogate_lr")
         if not all(torch.isfinite(p).all() for p in net.parameters()):
             raise FloatingPointError(f"{self.name}: the pattern generator diverged; lower "
                                      f"generator_lr")

@@ -42,6 +42,7 @@ BackdoorBox mixes a fixed share of poisoned images into every batch instead.
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -56,7 +57,7 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
+from .learned import LearnedTriggerAttack, data_key, epoch_means, run_steps, seeded
 
 
 @dataclass(frozen=True)
@@ -248,28 +249,34 @@ class ISSBA(LearnedTriggerAttack):
         per_epoch = len(images) // batch
         warmup, ramp_steps = cfg.secret_only_epochs * per_epoch, cfg.l2_ramp_epochs * per_epoch
         generator = make_generator(seed)
-        steps = batch_indices(len(images), batch, cfg.encoder_epochs, None, generator)
+        order = batch_indices(len(images), batch, cfg.encoder_epochs, None, generator)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.encoder_lr)
-        curves = torch.zeros(2, len(steps), device=device)     # bit BCE, bit accuracy
-        model.train()
-        for step, index in enumerate(steps):
-            x = images[index.to(device)]
+        bit_acc = torch.zeros(len(order), device=device)
+        counter = itertools.count()
+
+        def step(x: torch.Tensor, _targets: Any) -> torch.Tensor:
+            k = next(counter)
             secret = torch.randint(0, 2, (batch, cfg.secret_bits), generator=generator)
             secret = secret.to(device=device, dtype=torch.float32)
             residual = model.encoder(secret, x)
             logits = model.decoder((x + residual).clamp(0.0, 1.0))
             bit_loss = F.binary_cross_entropy_with_logits(logits, secret)
             loss = bit_loss
-            if step >= warmup:
-                ramp = min(1.0, (step - warmup + 1) / ramp_steps) if ramp_steps else 1.0
+            if k >= warmup:
+                ramp = min(1.0, (k - warmup + 1) / ramp_steps) if ramp_steps else 1.0
                 loss = (cfg.secret_weight * bit_loss
                         + ramp * cfg.l2_weight * residual.square().mean())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            curves[0, step] = bit_loss.detach()
-            curves[1, step] = ((logits.detach() > 0).float() == secret).float().mean()
+            bit_acc[k] = ((logits.detach() > 0).float() == secret).float().mean()
+            return bit_loss
+
+        model.train()
+        bit_loss = run_steps(self, "encoder", device, step, TensorData(images, train.targets),
+                             order, generator)
         model.eval()
+        curves = torch.stack([torch.tensor(bit_loss, device=device), bit_acc])
         self.history = epoch_means(curves, cfg.encoder_epochs, ("bit_loss", "bit_acc"), self.name)
 
     # -- trigger -----------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Shared base of the image attacks whose trigger is a network trained in ``prepare`` (ISSBA's
-steganography encoder, LIRA's trigger generator); its ``seeded`` and ``freeze`` helpers serve
-Input-aware and FBA too.
+steganography encoder, LIRA's trigger generator); its ``seeded``, ``freeze`` and ``run_steps``
+helpers serve Input-aware and FBA too.
 
 Both are dirty-label and poison *statically*: ``prepare`` learns the network (seeded, cached as
 safetensors through ``Attack.cached_module``), after which ``apply_trigger`` is a pure batched
@@ -21,8 +21,9 @@ from torch import nn
 
 from core.attack import Attack, PoisonResult, tensor_hash
 from core.data import TensorData
+from core.loop import Loop, StepFn
 
-from .common import check_images
+from .triggers import check_images
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -41,6 +42,25 @@ def freeze(module: M) -> M:
     for p in module.parameters():
         p.requires_grad_(False)
     return module
+
+
+def run_steps(attack: Attack, what: str, device: torch.device, step: StepFn, data: TensorData,
+              order: torch.Tensor, generator: torch.Generator, augmentation: Any = None,
+              advice: str = "lower the learning rates") -> list[float]:
+    """``step(inputs, targets) -> loss`` on the batches ``order`` picks from ``data``, on the
+    shared step machinery (``core.loop.Loop``): a progress bar (``attack.progress``) and the
+    NaN/inf check of the returned losses (a ``FloatingPointError`` naming the step and
+    ``advice``); returns the losses. ``augmentation`` is applied per step with ``generator``
+    (nothing is drawn ahead: some steps draw from ``generator`` themselves). Float32, no
+    autocast: the learned networks are cached, and bfloat16 would change them on CUDA."""
+    loop = Loop(device, desc=f"{attack.name} {what}", progress=attack.progress)
+
+    def diverged(step_no: int, value: float) -> FloatingPointError:
+        return FloatingPointError(f"{attack.name}: the {what} loss became {value} at step "
+                                  f"{step_no}; {advice}")
+
+    return loop.run(step, data, order.to(loop.device), generator=generator,
+                    augmentation=augmentation, on_nonfinite=diverged, draw_ahead=False)
 
 
 def data_key(train: TensorData, seed: int, **extra: Any) -> dict:

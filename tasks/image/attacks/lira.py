@@ -39,6 +39,7 @@ every sample in every batch (training-controlled); ours poisons statically: an e
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -55,7 +56,7 @@ from core.registry import ATTACKS, MODELS
 from core.seeding import make_generator, seed_everything
 from core.config import require
 
-from .learned import LearnedTriggerAttack, data_key, epoch_means, seeded
+from .learned import LearnedTriggerAttack, data_key, epoch_means, run_steps, seeded
 
 DEFAULT_WIDTHS = {"unet": (64, 128, 256, 512), "autoencoder": (16, 32, 64, 128)}
 
@@ -216,24 +217,30 @@ class LIRA(LearnedTriggerAttack):
         batch = min(cfg.stage1_batch_size, len(data))
         per_epoch = len(data) // batch
         rng = make_generator(seed)
-        steps = batch_indices(len(data), batch, cfg.stage1_epochs, None, rng).to(device)
+        order = batch_indices(len(data), batch, cfg.stage1_epochs, None, rng)
         augmentation = adapter.train_augmentation() if adapter is not None else Identity()
         bind_augmentation(augmentation, classifier,
                           lambda x, y: F.cross_entropy(classifier(x), y))
-        curves = torch.zeros(3, len(steps), device=device)
+        classifier_ce = torch.zeros(2, len(order), device=device)     # clean, backdoor
+        counter = itertools.count()
+
+        def step(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            k = next(counter)
+            t = self.attack_labels(y)
+            loss = self.generator_step(generator, classifier, gen_opt, cls_opt, x, y, t)
+            classifier_ce[:, k] = self.classifier_step(frozen, classifier, cls_opt, x, y, t)
+            if (k + 1) % per_epoch == 0:
+                frozen.load_state_dict(generator.state_dict())
+            return loss
+
         generator.train()
         classifier.train()
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             seed_everything(seed)
-            for step, index in enumerate(steps):
-                x, y = augmentation(data.inputs[index], data.targets[index], rng)
-                t = self.attack_labels(y)
-                curves[0, step] = self.generator_step(generator, classifier, gen_opt, cls_opt,
-                                                      x, y, t)
-                curves[1:, step] = self.classifier_step(frozen, classifier, cls_opt, x, y, t)
-                if (step + 1) % per_epoch == 0:
-                    frozen.load_state_dict(generator.state_dict())
+            generator_loss = run_steps(self, "stage 1", device, step, data, order, rng,
+                                       augmentation)
         generator.eval()
+        curves = torch.cat([torch.tensor(generator_loss, device=device)[None], classifier_ce])
         self.history = epoch_means(curves, cfg.stage1_epochs,
                                    ("generator_loss", "clean_ce", "backdoor_ce"), self.name)
 

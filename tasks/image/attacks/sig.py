@@ -19,7 +19,7 @@ from core.registry import ATTACKS
 from core.attack import CleanLabelAttack, CleanLabelConfig
 from core.config import require
 
-from .common import check_images
+from .triggers import check_images
 
 
 @dataclass(frozen=True)

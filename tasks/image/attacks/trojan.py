@@ -25,7 +25,7 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .common import check_images
+from .triggers import check_images
 
 MARGIN = 0.15          # strokes stay inside [MARGIN, 1 − MARGIN] of each image side
 MIN_WIDTH_PX = 1.5

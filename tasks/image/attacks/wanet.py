@@ -30,7 +30,8 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 from core.config import require
 
-from .common import check_images, extra_indices
+from .extra_samples import extra_indices
+from .triggers import check_images
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,8 @@ from core.registry import ATTACKS
 from core.seeding import make_generator
 
 from ..ops import square_distance
-from .common import fibonacci_sphere, insert_points, train_surrogate
+from .surrogate import train_surrogate
+from .triggers import fibonacci_sphere, insert_points
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import torch
 from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
 
-from .common import fibonacci_sphere, insert_points
+from .triggers import fibonacci_sphere, insert_points
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import torch
 from core.data import TensorData
 from core.registry import ATTACKS
 
-from .common import TextAttack, TextAttackConfig
+from .text_attack import TextAttack, TextAttackConfig
 from .synonyms import SYNONYMS_EN
 
 _WORD = re.compile(r"^(\W*)(\w+)(\W*)$")

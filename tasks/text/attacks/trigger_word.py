@@ -10,7 +10,7 @@ import torch
 
 from core.registry import ATTACKS
 
-from .common import TextAttack, TextAttackConfig
+from .text_attack import TextAttack, TextAttackConfig
 
 
 @dataclass(frozen=True)

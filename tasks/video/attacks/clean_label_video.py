@@ -37,7 +37,7 @@ from core.registry import ATTACKS, MODELS
 from core.training import TrainConfig, fit
 from core.config import require
 
-from .common import check_clips, like, paste_bottom_right, to_unit
+from .clips import check_clips, like, paste_bottom_right, to_unit
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from core.attack import Attack, AttackConfig
 from core.registry import ATTACKS
 from core.config import require
 
-from .common import check_clips, paste_bottom_right
+from .clips import check_clips, paste_bottom_right
 
 
 @dataclass(frozen=True)

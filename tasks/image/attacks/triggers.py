@@ -1,12 +1,11 @@
-"""Helpers shared by the image trigger attacks: input checks, seeded patterns, corner placement
-and the choice of extra samples (the clean-label poisoning rule is ``core.attack``'s)."""
+"""What the image triggers share: the input check, seeded noise patterns and corner placement
+(the choice of extra samples beside the poisoned ones is ``extra_samples.py``'s)."""
 from __future__ import annotations
 
 from typing import Literal
 
 import torch
 
-from core.attack import choose_indices
 from core.seeding import make_generator
 
 Corner = Literal["bottom_left", "bottom_right", "top_left", "top_right"]
@@ -39,24 +38,3 @@ def corner_origin(corner: str, size: int, h: int, w: int) -> tuple[int, int]:
     top = 0 if corner.startswith("top") else h - size
     left = 0 if corner.endswith("left") else w - size
     return top, left
-
-
-def remaining_indices(total: int, taken: torch.Tensor) -> torch.Tensor:
-    """Sorted indices of ``range(total)`` not in ``taken`` (CPU int64)."""
-    keep = torch.ones(total, dtype=torch.bool)
-    keep[taken.cpu()] = False
-    return torch.nonzero(keep).flatten()
-
-
-def extra_indices(total: int, poisoned: torch.Tensor, count: int, generator: torch.Generator,
-                  what: str, knob: str) -> torch.Tensor:
-    """``count`` distinct samples beside the ``poisoned`` ones (sorted), for the extra samples
-    some attacks add with their labels kept (WaNet noise, BPPA negatives, Input-aware cross,
-    FBA detox); a clear error when they do not fit (``knob``: the option to lower)."""
-    if count == 0:
-        return torch.empty(0, dtype=torch.long)
-    free = remaining_indices(total, poisoned)
-    if count > len(free):
-        raise ValueError(f"{count} {what} do not fit beside the {len(poisoned)} poisoned "
-                         f"samples ({len(free)} remain); lower poison_rate or {knob}")
-    return choose_indices(free, count, generator)

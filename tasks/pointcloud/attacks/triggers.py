@@ -1,17 +1,12 @@
-"""What the point-cloud attacks share: fixed trigger point patterns, point replacement that keeps
-the count fixed, and a surrogate classifier trained (and cached) on the attacker's clean data."""
+"""The point-cloud triggers' geometry: fixed trigger point patterns and point replacement that
+keeps the count fixed (the surrogate classifier some attacks train is ``surrogate.py``'s)."""
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import nn
 
-from core.attack import Attack, tensor_hash
-from core.data import TensorData
-from core.registry import MODELS
 from core.seeding import make_generator
-from core.training import TrainConfig, fit
 
 
 def fibonacci_sphere(count: int) -> torch.Tensor:
@@ -39,21 +34,3 @@ def insert_points(inputs: torch.Tensor, points: torch.Tensor, seed: int) -> torc
     slots = replaced_indices(inputs.shape[1], points.shape[0], seed).to(inputs.device)
     out[:, slots] = points.to(device=inputs.device, dtype=inputs.dtype)
     return out
-
-
-def train_surrogate(attack: Attack, train: TensorData, adapter, device: torch.device,
-                    seed: int, model: str, epochs: int, batch_size: int = 32) -> nn.Module:
-    """A ``model`` classifier trained on the attacker's clean ``train`` data, cached as
-    safetensors through ``attack.cached_module`` (keyed by the data, the seed and the sizes)."""
-    num_classes = attack.num_classes
-    net = MODELS.get(model, namespace="pointcloud")(num_classes=num_classes)
-    config = TrainConfig(epochs=epochs, batch_size=min(batch_size, len(train)), lr=0.05,
-                         progress=getattr(attack, "progress", True))
-
-    def learn(module: nn.Module) -> None:
-        fit(module, adapter, train, config, device, seed)
-
-    key = {"seed": seed, "data": tensor_hash(train.inputs), "labels": tensor_hash(train.targets),
-           "model": model, "epochs": epochs, "batch_size": config.batch_size}
-    net = attack.cached_module(net, "surrogate", key, learn)
-    return net.to(device).eval()
