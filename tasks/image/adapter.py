@@ -24,6 +24,8 @@ from core.data import TensorData, class_balanced_splits
 from core.registry import AUGMENTATIONS, DATASETS, TASKS
 from core.seeding import make_generator
 
+from .jpeg import reencode_jpeg
+
 PAPER_CLEAN_FRACTION = {"cifar10": 0.01, "gtsrb": 0.03, "tiny_imagenet": 0.05, "imagenet": 0.03}
 NO_FLIP = {"gtsrb"}   # traffic signs change meaning when mirrored
 DEFAULT_DATA_ROOT = "data"
@@ -43,6 +45,7 @@ class ImageDataOptions:
     crop_padding: int = 4
     on_error: Literal["raise", "skip"] = "raise"   # bad image files (core/bad_data.py)
     crop_padding_mode: str = "zeros"     # zeros (torchvision's default), reflect (airbench94)
+    jpeg_quality: int | None = None      # re-encode every image once at load (tasks/image/jpeg.py)
 
     def __post_init__(self) -> None:
         check_on_error(self.on_error)
@@ -55,6 +58,8 @@ class ImageDataOptions:
                 raise ValueError(f"{name} must be ≥ 1, got {value}")
         if self.crop_padding < 0:
             raise ValueError("crop_padding must be ≥ 0")
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"jpeg_quality must lie in 1..100, got {self.jpeg_quality}")
         if self.crop_padding_mode not in PADDING_MODES:
             raise ValueError(f"crop_padding_mode must be one of {', '.join(PADDING_MODES)}, "
                              f"got {self.crop_padding_mode!r}")
@@ -83,6 +88,10 @@ class ImageTask(ClassificationAdapter):
         raw = loader(root, image_size=opts.image_size, max_per_class=opts.max_per_class,
                      on_error=opts.on_error)
         num_classes = len(raw.classes)
+        train_x, test_x = raw.train_x, raw.test_x
+        if opts.jpeg_quality is not None:      # every split alike: held-out clean images too
+            train_x = reencode_jpeg(train_x, opts.jpeg_quality)
+            test_x = reencode_jpeg(test_x, opts.jpeg_quality)
         parts = class_balanced_splits(
             raw.train_y, raw.test_y, num_classes, make_generator(seed),
             clean_per_class=opts.clean_per_class,
@@ -93,9 +102,9 @@ class ImageTask(ClassificationAdapter):
         self.num_classes = num_classes
         self.options, self.dataset = opts, dataset
         return Splits(
-            train=TensorData(as_float(raw.train_x[train_index]), raw.train_y[train_index]),
-            test=TensorData(as_float(raw.test_x[test_index]), raw.test_y[test_index]),
-            clean=TensorData(as_float(raw.train_x[held]), raw.train_y[held]),
+            train=TensorData(as_float(train_x[train_index]), raw.train_y[train_index]),
+            test=TensorData(as_float(test_x[test_index]), raw.test_y[test_index]),
+            clean=TensorData(as_float(train_x[held]), raw.train_y[held]),
             num_classes=num_classes,
             info={"classes": list(raw.classes), "image_shape": list(raw.train_x.shape[1:]),
                   **parts.info(), "on_error": opts.on_error,
