@@ -48,7 +48,8 @@ SPECS = {
         "--backgrounds ../shared/datasets/coco-tiny.tar.gz"),
     "synthetic": DetectionDataset("synthetic", "", ""),
 }
-for _name, _spec in SPECS.items():
-    DATASETS.register(_name, _spec, namespace="detection")
+for _name, _spec in SPECS.items():     # both detection tasks read the same datasets
+    for _task in ("detection", "detection_boxes"):
+        DATASETS.register(_name, _spec, namespace=_task)
 
 __all__ = ["COMPOSED_DIR", "DatasetMissingError", "DetectionDataset", "DetectionSet", "SPECS"]
