@@ -28,7 +28,7 @@ from core.seeding import make_generator
 
 from .compose import DEFAULT_SCENES, compose, noise_backgrounds, scene_categories, shape_objects
 from .datasets import DetectionDataset, DetectionSet
-from .datasets.common import source_summary
+from .datasets.detection_set import source_summary
 
 DEFAULT_DATA_ROOT = "data"
 

@@ -5,7 +5,7 @@ the composed set, ``synthetic``); its models, attacks and augmentations are regi
 own namespace (``detection_boxes``), so neither task sees the other's parts. Targets are one
 dict per image, ``{"boxes": (k, 4) float32 xyxy pixels of the resized image, "labels": (k,)
 int64}``, carried through ``TensorData`` as a list. Bad boxes follow the
-loaders' policy (``datasets/common.py``: clipped and counted, degenerate ones dropped and
+loaders' policy (``datasets/box_cleaning.py``: clipped and counted, degenerate ones dropped and
 counted; the counts are in the record's ``train_source`` / ``test_source``).
 
 Model: a torchvision detector (``box_models.py``: FCOS). Loss: the sum of torchvision's loss
@@ -49,7 +49,7 @@ from .base import DetectionDataOptions, DetectionTaskBase
 from .box_metrics import BACKEND, attack_success_rate, coco_map
 from .box_models import detect, detector_loss, head_layers
 from .datasets import DetectionSet
-from .datasets.common import difficult_mask
+from .datasets.detection_set import difficult_mask
 
 MAP_PROTOCOL = (f"COCO bbox evaluation by torchmetrics MeanAveragePrecision, backend {BACKEND}: "
                 f"map = mAP@0.5 (101-point interpolated), map_coco = mAP@[.5:.95]; VOC "

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from . import coco, voc
-from .common import DatasetMissingError, DetectionSet
+from .detection_set import DatasetMissingError, DetectionSet
 
 COMPOSED_DIR = "composed_detection"
 

@@ -22,7 +22,7 @@ import torch
 
 from core.bad_data import BadDataError, BadFiles, check_splits
 
-from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
+from .detection_set import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
                      save_cached, scale_boxes)
 
 SPLITS = {"train": "train2017", "test": "val2017"}

@@ -24,7 +24,7 @@ import torch
 
 from core.bad_data import BadDataError, BadFiles, check_splits
 
-from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
+from .detection_set import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
                      save_cached, scale_boxes)
 
 CATEGORIES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
