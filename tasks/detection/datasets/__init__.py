@@ -14,7 +14,8 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from . import coco, voc
-from .detection_set import DatasetMissingError, DetectionSet
+from .detection_set import DetectionSet
+from .missing import DatasetMissingError
 
 COMPOSED_DIR = "composed_detection"
 
