@@ -14,6 +14,6 @@ name               layout under ``root/<name>/``                                
 =================  ===========================================================  ============
 """
 from . import cifar10, folder, gtsrb, imagenet, tiny_imagenet  # noqa: F401  (they register)
-from .common import DatasetNotFoundError, ImageDataset, ImageDecodeError
+from .decoding import DatasetNotFoundError, ImageDataset, ImageDecodeError
 
 __all__ = ["DatasetNotFoundError", "ImageDataset", "ImageDecodeError"]

@@ -25,7 +25,7 @@ import torch
 from core.bad_data import BadDataError, check_splits, data_fingerprint
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
+from .decoding import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
                      decode_dataset, fingerprint, first_per_class, labels_tensor,
                      listing_fingerprint, resize_tensor, scan_class_folders)
 

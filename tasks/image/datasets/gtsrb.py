@@ -21,7 +21,7 @@ from pathlib import Path
 from core.bad_data import BadDataError, check_splits
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
+from .decoding import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
                      decode_dataset, listing_fingerprint, first_per_class, is_image_name,
                      list_images, list_subdirs)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from core.bad_data import check_splits
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
+from .decoding import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
                      decode_dataset, listing_fingerprint, scan_class_folders)
 
 NAME = "imagenet"

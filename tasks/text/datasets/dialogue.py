@@ -12,7 +12,7 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from .common import Corpus, Pairs, TextDataset, count_summary, require_folder
+from .text_files import Corpus, Pairs, TextDataset, count_summary, require_folder
 from . import wmt14
 from .wmt14 import load_folder
 

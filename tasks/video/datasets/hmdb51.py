@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.bad_data import BadDataError, check_splits, text_lines
 
-from .common import DecodeSettings, RawVideos, load_cached, missing
+from .loading import DecodeSettings, RawVideos, load_cached, missing
 
 NAME = "hmdb51"
 VIDEO_DIR = "videos"

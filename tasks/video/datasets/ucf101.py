@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.bad_data import BadDataError, check_splits, text_lines
 
-from .common import DecodeSettings, RawVideos, load_cached, missing
+from .loading import DecodeSettings, RawVideos, load_cached, missing
 
 NAME = "ucf101"
 VIDEO_DIR = "UCF-101"
