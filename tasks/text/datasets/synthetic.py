@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from .text_files import Corpus, Pairs, TextDataset
+from .corpus import Corpus, Pairs, TextDataset
 
 NAME = "synthetic"
 ADJ = {"young": "junge", "old": "alte", "small": "kleine", "big": "große", "happy": "fröhliche",
