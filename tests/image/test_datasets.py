@@ -26,8 +26,8 @@ from data_scripts import image_folder as prep_folder
 from data_scripts import imagenet as prep_imagenet
 from data_scripts import tiny_imagenet as prep_tiny
 from data_scripts.common import ChecksumError, UnsafeArchiveError, safe_extract, verify_checksum
-from tasks.image.datasets import cifar10, decoding
-from tasks.image.datasets.decoding import DatasetNotFoundError, ImageDataset, ImageDecodeError
+from tasks.image.datasets import (DatasetNotFoundError, ImageDataset, ImageDecodeError, cifar10,
+                                  decoding)
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE_CIFAR = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"

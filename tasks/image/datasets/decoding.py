@@ -1,16 +1,10 @@
-"""What the image dataset loaders share: the result type, errors, listing, decoding and caching.
+"""Decoding image files into uint8 tensors, the bad ones raised or skipped by one contract.
 
-Every loader returns an ``ImageDataset`` of uint8 tensors (N, 3, H, W) with int64 labels; the
-adapter converts to float. Images are always decoded to RGB (grayscale files get 3 equal planes).
-
-Decoding runs on a thread pool (the decoders release the GIL): JPEGs through torchvision's
-libjpeg decoder when it is available (same pixels as Pillow, ~3× faster on small images),
-everything else (and any JPEG it refuses) through Pillow. The decoded tensors
-are cached as safetensors under ``<dataset dir>/.cache/<name>-<size>-<limit>.safetensors``
-(``limit`` is ``max_per_class`` or ``all``), written atomically. The cache stores a fingerprint
-of the file list it was built from and is rebuilt when that list changes; after editing images
-in place (same names), delete the ``.cache`` folder. A read-only dataset folder only costs a
-warning: the data are decoded again on every load.
+Images are always decoded to RGB (grayscale files get 3 equal planes). Decoding runs on a thread
+pool (the decoders release the GIL): JPEGs through torchvision's libjpeg decoder when it is
+available (same pixels as Pillow, ~3× faster on small images), everything else (and any JPEG it
+refuses) through Pillow. ``decode_dataset`` decodes both splits of a file-based dataset into an
+``ImageDataset`` (``image_dataset.py``).
 
 Bad files follow the suite's one contract (``core/bad_data.py``): an image that cannot be
 decoded (zero-byte, truncated, garbage, wrong header) or has another size than the others when
@@ -20,14 +14,10 @@ no ``image_size`` is given raises a one-line ``ImageDecodeError`` naming it
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,142 +25,16 @@ import torch.nn.functional as F
 
 from core.bad_data import BadDataError, BadFiles, data_fingerprint
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pnm", ".bmp", ".gif",
-                              ".tif", ".tiff", ".webp"})
-CACHE_FORMAT = "1"            # bump when the decoding changes, so old caches are rebuilt
+from .image_dataset import ImageDataset, labels_tensor
+
 RESIZE_MODES = ("square", "center_crop")
 PROGRESS_MIN_IMAGES = 5000    # show a progress bar when decoding at least this many images
-
-
-@dataclass
-class ImageDataset:
-    """Train and test splits as uint8 (N, C, H, W) images and int64 (N,) labels."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: list[str]
-    bad_files: list[str] = field(default_factory=list)   # skipped (on_error="skip"): messages
-    fingerprint: dict | None = None                      # core.bad_data.data_fingerprint
-
-    def __post_init__(self) -> None:
-        for split in ("train", "test"):
-            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-            if x.dtype != torch.uint8 or x.ndim != 4:
-                raise ValueError(f"{split}_x must be uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
-            if y.dtype != torch.int64 or tuple(y.shape) != (x.shape[0],):
-                raise ValueError(f"{split}_y must be int64 ({x.shape[0]},), got {y.dtype} {tuple(y.shape)}")
-            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= len(self.classes)):
-                raise ValueError(f"{split}_y holds labels outside 0..{len(self.classes) - 1}")
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.classes)
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A dataset that is missing or incomplete; the message says where and how to prepare it."""
-
-    def __init__(self, dataset: str, looked_in: Path | None, expected: str, script: str,
-                 data_root: Path | None = None, offline_archive: str | None = None,
-                 detail: str = "") -> None:
-        root = str(data_root) if data_root is not None else "DIR"
-        commands = [f"python data_scripts/{script} --data-root {root}"]
-        if offline_archive:
-            commands.append(f"python data_scripts/{script} --data-root {root} "
-                            f"--from-archive {offline_archive}")
-        where = f"looked in {looked_in}" if looked_in is not None else "no --data-root was given"
-        message = (f"{dataset} not found: {where} for {expected}."
-                   + (f" {detail}" if detail else "")
-                   + "\nPrepare it with one of:\n  " + "\n  ".join(commands))
-        super().__init__(message)
-        self.path = looked_in
 
 
 class ImageDecodeError(BadDataError):
     """An image file that cannot be read; the message names the file."""
 
 
-# -- options and folders ------------------------------------------------------------------------
-def check_options(image_size: int | None, max_per_class: int | None) -> None:
-    for name, value in (("image_size", image_size), ("max_per_class", max_per_class)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
-
-
-def dataset_dir(root: Path | str | None, name: str, **not_found: str) -> Path:
-    """``root/<name>``; raises ``DatasetNotFoundError`` (with ``not_found``'s hints) when absent."""
-    if root is None:
-        raise DatasetNotFoundError(name, None, not_found.get("expected", "the dataset"),
-                                   not_found.get("script", f"{name}.py"), None,
-                                   not_found.get("offline_archive"))
-    return Path(root).expanduser() / name
-
-
-def is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-
-
-def list_images(folder: Path) -> list[str]:
-    """Sorted names of the image files directly inside ``folder``."""
-    with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if is_image_name(e.name) and e.is_file())
-
-
-def list_subdirs(folder: Path) -> list[str]:
-    with os.scandir(folder) as entries:
-        return sorted(e.name for e in entries if not e.name.startswith(".") and e.is_dir())
-
-
-def first_per_class(labels: Sequence[int], k: int | None) -> list[int]:
-    """Indices of the first ``k`` items of every label, in their original order."""
-    if k is None:
-        return list(range(len(labels)))
-    seen: dict[int, int] = {}
-    keep = []
-    for i, label in enumerate(labels):
-        if seen.get(label, 0) < k:
-            seen[label] = seen.get(label, 0) + 1
-            keep.append(i)
-    return keep
-
-
-def scan_class_folders(split_dir: Path, classes: list[str] | None, max_per_class: int | None,
-                       subfolder: str = "") -> tuple[list[Path], list[int], list[str]]:
-    """``split_dir/<class>/[subfolder/]*`` -> (paths, labels, classes).
-
-    Without ``classes`` the sorted folder names define them (the label order); with ``classes``
-    (the test split) every folder must be one of them. Files are taken in sorted name order,
-    the first ``max_per_class`` of each class.
-    """
-    found = list_subdirs(split_dir)
-    if classes is None:
-        classes = found
-        if not classes:
-            raise ValueError(f"{split_dir} has no class folders")
-    else:
-        unknown = sorted(set(found) - set(classes))
-        if unknown:
-            raise ValueError(f"{split_dir} has class folders missing from the training split: "
-                             f"{', '.join(unknown[:5])}")
-    paths: list[Path] = []
-    labels: list[int] = []
-    for label, name in enumerate(classes):
-        folder = split_dir / name / subfolder if subfolder else split_dir / name
-        if not folder.is_dir():
-            continue
-        names = list_images(folder)[:max_per_class]
-        paths += [folder / n for n in names]
-        labels += [label] * len(names)
-    return paths, labels, classes
-
-
-# -- decoding -----------------------------------------------------------------------------------
 def _resize(img, size: int, mode: str, crop_fraction: float):
     from PIL import Image
 
@@ -370,73 +234,3 @@ def resize_tensor(x: torch.Tensor, size: int) -> torch.Tensor:
                           align_corners=False, antialias=True)
         out.append(y.round_().clamp_(0, 255).to(torch.uint8))
     return torch.cat(out) if out else x.new_empty((0, x.shape[1], size, size))
-
-
-def labels_tensor(labels: Iterable[int]) -> torch.Tensor:
-    return torch.tensor(list(labels), dtype=torch.int64)
-
-
-# -- cache --------------------------------------------------------------------------------------
-def fingerprint(lines: Iterable[str]) -> str:
-    digest = hashlib.sha256(f"format {CACHE_FORMAT}\n".encode())
-    for line in lines:
-        digest.update(line.encode("utf-8", "surrogateescape") + b"\n")
-    return digest.hexdigest()
-
-
-def listing_fingerprint(directory: Path, header: list[str], train_paths: list[Path],
-                        train_labels: list[int], test_paths: list[Path],
-                        test_labels: list[int]) -> str:
-    """Cache key of a file-based split: ``header`` lines, then every relative path and label."""
-    return fingerprint([*header, f"split {len(train_paths)}",
-                        *(f"{p.relative_to(directory)}\t{y}" for p, y in
-                          zip(train_paths + test_paths, train_labels + test_labels))])
-
-
-def cache_path(directory: Path, name: str, size: int | str, max_per_class: int | None) -> Path:
-    limit = "all" if max_per_class is None else str(max_per_class)
-    return directory / ".cache" / f"{name}-{size}-{limit}.safetensors"
-
-
-def _read_cache(path: Path, expected: str) -> ImageDataset | None:
-    from safetensors import SafetensorError, safe_open
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        return None
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = dict(handle.metadata() or {})
-        if meta.get("fingerprint") != expected:
-            return None
-        tensors = load_file(str(path))
-        return ImageDataset(tensors["train_x"], tensors["train_y"], tensors["test_x"],
-                            tensors["test_y"], list(json.loads(meta["classes"])),
-                            list(json.loads(meta.get("bad_files", "[]"))),
-                            json.loads(meta.get("data_fingerprint", "null")))
-    except (SafetensorError, OSError, KeyError, ValueError) as exc:
-        warnings.warn(f"ignoring the unreadable dataset cache {path} ({exc}); decoding again")
-        return None
-
-
-def cached(directory: Path, name: str, size: int | str, max_per_class: int | None,
-           key: str, build: Callable[[], ImageDataset], on_error: str = "raise") -> ImageDataset:
-    """The cached dataset for ``key`` (a ``fingerprint``), else ``build()`` and cache it."""
-    from core.checkpoint import save_state_dict
-
-    key = key if on_error == "raise" else fingerprint([key, f"on_error {on_error}"])
-    path = cache_path(directory, name, size, max_per_class)
-    dataset = _read_cache(path, key)
-    if dataset is not None:
-        return dataset
-    dataset = build()
-    tensors = {"train_x": dataset.train_x, "train_y": dataset.train_y,
-               "test_x": dataset.test_x, "test_y": dataset.test_y}
-    try:
-        save_state_dict(tensors, path, {"fingerprint": key, "classes": json.dumps(dataset.classes),
-                                        "dataset": name, "bad_files": json.dumps(dataset.bad_files),
-                                        "data_fingerprint": json.dumps(dataset.fingerprint)})
-    except OSError as exc:
-        warnings.warn(f"could not write the dataset cache {path} ({exc}); the next load decodes "
-                      f"the images again")
-    return dataset
