@@ -96,11 +96,6 @@ class TaskAdapter(ABC):
         the generic reason."""
         return None
 
-    def configure(self, data_options: dict[str, Any]) -> None:
-        """Read the run's data options before any data loads. The runner calls it before it asks
-        each defense ``supports(adapter)``, so a task whose capabilities depend on an option
-        (e.g. a task kind) answers for the run it is in. Default: nothing to read."""
-
     @classmethod
     def missing_methods(cls) -> list[str]:
         """The required (abstract) methods this adapter class leaves unimplemented."""

@@ -7,7 +7,9 @@
 * ``BadFiles`` — what a loader does with such a file under the ``on_error`` data option:
   ``"raise"`` (default) stops at the first one; ``"skip"`` leaves it out and counts it. The
   loader puts ``BadFiles.info()`` into its split info; ``report`` prints the count and the first
-  few names on the console, and the record keeps the full list.
+  few names on the console, and the record keeps the full list. The checks every listing-driven
+  loader makes are here once: an entry listed twice (``listed_once``), an entry naming a file
+  that is not there (``present``), nothing usable left after skipping (``require_any``).
 * ``data_fingerprint`` — per-split counts and a hash of the sorted file list, so two users can
   tell whether they ran the same data.
 
@@ -20,7 +22,8 @@ import hashlib
 import re
 import struct
 import zlib
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from pathlib import Path
+from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -101,6 +104,46 @@ class BadFiles:
     def extend(self, messages: Iterable[BadDataError]) -> None:
         for exc in messages:
             self.handle(exc)
+
+    def listed_once(self, entries: Iterable[T], where: object,
+                    keys: Callable[[T], Iterable[Hashable]], name: Callable[[T], str],
+                    line: Callable[[T], int | None] = lambda entry: None) -> list[T]:
+        """The ``entries`` of a listing (a split file, an annotation file's image list) in order,
+        each kept at its first listing: an entry sharing one of its ``keys`` with an earlier
+        entry is a bad entry of ``where`` (``NAME is listed twice (first on line N)``), raised
+        or skipped and counted."""
+        first: dict[Hashable, int | None] = {}
+        out = []
+        for entry in entries:
+            own = list(keys(entry))
+            repeated = [key for key in own if key in first]
+            if repeated:
+                earlier = first[repeated[0]]
+                note = f" (first on line {earlier})" if earlier is not None else ""
+                self.handle(BadDataError(where, f"{name(entry)} is listed twice{note}",
+                                         line(entry)))
+                continue
+            first.update((key, line(entry)) for key in own)
+            out.append(entry)
+        return out
+
+    def present(self, files: Iterable[object], where: object, name: str,
+                line: int | None = None, fix: str = "") -> bool:
+        """Whether every one of ``files`` (those an entry ``name`` of the listing ``where``
+        needs) exists; else the entry is bad (``NAME: FILE is missing; FIX``): raised, or
+        counted and False."""
+        absent = next((f for f in files if not Path(str(f)).is_file()), None)
+        if absent is None:
+            return True
+        self.handle(BadDataError(where, f"{name}: {absent} is missing" + (f"; {fix}" if fix
+                                                                          else ""), line))
+        return False
+
+    def require_any(self, count: int, where: object, what: str) -> None:
+        """A ``BadDataError`` naming ``where`` when nothing is left (``count`` 0) after the bad
+        files were skipped: ``no usable WHAT``, with the first of them."""
+        if not count:
+            raise BadDataError(where, f"no usable {what} ({self.brief()})")
 
     def brief(self, shown: int = 3) -> str:
         """``N bad file(s) skipped: first names`` (for errors about what was left)."""

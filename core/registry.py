@@ -12,7 +12,7 @@ at it).
 
 Names may carry a namespace (``"image/badnets"``). ``get(name, namespace="image")`` looks up
 ``"image/name"`` first and then the bare ``name``, and a miss lists the close matches among the
-names visible from that namespace.
+names visible from that namespace and the namespaces where the name is registered.
 """
 from __future__ import annotations
 
@@ -124,6 +124,11 @@ class Registry:
         where = f" for {namespace!r}" if namespace else ""
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        keys = set(self._entries) | set(self._lazy)
+        owners = sorted(ns for ns, _, bare in (k.partition("/") for k in keys)
+                        if bare == name and ns != namespace)
+        if owners:   # the right name for another namespace (task): say which
+            hint += f" {name!r} is registered for {', '.join(repr(o) for o in owners)}."
         listing = ", ".join(known) if known else "(none registered)"
         return f"unknown {self.kind} {name!r}{where}.{hint} Known: {listing}."
 

@@ -27,7 +27,8 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
 from data_scripts.common import (PrepareError, download, install, parser, prepare,  # noqa: E402
                                  run, sha256)
 from tasks.text.datasets import dialogue as loader                            # noqa: E402
-from tasks.text.datasets.common import Pairs, find_text, read_lines          # noqa: E402
+from tasks.text.datasets.corpus import Pairs                                  # noqa: E402
+from tasks.text.datasets.text_files import find_text, read_lines             # noqa: E402
 
 URL = "https://object.pouta.csc.fi/OPUS-OpenSubtitles/v2012/mono/en.txt.gz"
 FILE = "OpenSubtitles-v2012-en.txt.gz"

@@ -307,7 +307,7 @@ def cases() -> list[Case]:
     from tasks.pointcloud import datasets as points
     from tasks.text.datasets import dialogue, multi30k, wmt14
     from tasks.video.datasets import hmdb51, ucf101
-    from tasks.video.datasets.common import DecodeSettings
+    from tasks.video.datasets.loading import DecodeSettings
 
     out: list[Case] = []
     add = out.append

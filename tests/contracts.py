@@ -162,9 +162,9 @@ def _random_images(adapter: Any, classes: int = 4, per_class: int = 40) -> Split
 
 
 @functools.lru_cache(maxsize=None)
-def toy_task(task: str, variant: str = "") -> tuple[Any, Splits, str]:
-    """(adapter, splits, model name) of ``task``'s toy task (``variant``: a preset name)."""
-    preset = _preset_for(variant or task) if variant else _preset_for(task)
+def toy_task(task: str) -> tuple[Any, Splits, str]:
+    """(adapter, splits, model name) of ``task``'s toy task."""
+    preset = _preset_for(task)
     adapter = TASKS.get(task)()
     if preset is not None:
         data = dict(preset.data)
@@ -191,47 +191,31 @@ def _dataset_fields(task: str, dataset: str) -> set[str]:
     return fields
 
 
-def task_variants(task: str) -> list[str]:
-    """The toy tasks of ``task``: its smoke presets (detection has one per kind)."""
-    from benchmarks.runner.presets import available
-
-    variants = [p for p in available() if p.startswith(f"{task}_") and p.endswith("_smoke")]
-    return [v[:-len("_smoke")] for v in variants] or [""]
-
-
 # -- attacks ---------------------------------------------------------------------------------
 def check_attack(namespace: str, name: str) -> None:
-    errors = []
-    for variant in task_variants(namespace):
-        adapter, splits, model_name = toy_task(namespace, variant)
-        try:
-            cls = ATTACKS.get(name, namespace)
-            preset = _preset_for(variant or namespace)
-            given = (preset.attack_options.get(name) or {}) if preset is not None else {}
-            attack = adapter.build_attack(name, {**tiny_options(cls.Config), **given}, splits)
-        except ValueError as exc:            # built for the other kind of this task
-            errors.append(f"{variant or namespace}: {exc}")
-            continue
-        attack.prepare(splits.train, adapter, CPU, 0)
-        before = splits.train.inputs.clone()
-        result = attack.poison(splits.train, make_generator(0))
-        assert torch.equal(splits.train.inputs, before), f"{name} modified its input"
-        assert len(result.data) == len(splits.train)
-        assert len(result.indices) > 0 and int(result.indices.max()) < len(splits.train)
-        if attack.clean_label:
-            assert torch.equal(torch.as_tensor(result.data.targets[result.indices]),
-                               torch.as_tensor(splits.train.targets[result.indices]))
-        model = adapter.build_model(model_name, splits)
-        metrics = adapter.evaluate(model, splits.test, attack, CPU)
-        assert metrics and all(math.isfinite(v) for v in metrics.values()), metrics
-        return
-    raise AssertionError(f"{namespace}/{name} builds for none of its task's toy tasks: {errors}")
+    adapter, splits, model_name = toy_task(namespace)
+    cls = ATTACKS.get(name, namespace)
+    preset = _preset_for(namespace)
+    given = (preset.attack_options.get(name) or {}) if preset is not None else {}
+    attack = adapter.build_attack(name, {**tiny_options(cls.Config), **given}, splits)
+    attack.prepare(splits.train, adapter, CPU, 0)
+    before = splits.train.inputs.clone()
+    result = attack.poison(splits.train, make_generator(0))
+    assert torch.equal(splits.train.inputs, before), f"{name} modified its input"
+    assert len(result.data) == len(splits.train)
+    assert len(result.indices) > 0 and int(result.indices.max()) < len(splits.train)
+    if attack.clean_label:
+        assert torch.equal(torch.as_tensor(result.data.targets[result.indices]),
+                           torch.as_tensor(splits.train.targets[result.indices]))
+    model = adapter.build_model(model_name, splits)
+    metrics = adapter.evaluate(model, splits.test, attack, CPU)
+    assert metrics and all(math.isfinite(v) for v in metrics.values()), metrics
 
 
 # -- defenses ---------------------------------------------------------------------------------
-def check_defense(name: str, task: str, variant: str = "") -> str:
+def check_defense(name: str, task: str) -> str:
     """Run defense ``name`` on the toy task; returns "ran" or "refused: <reason>"."""
-    adapter, splits, model_name = toy_task(task, variant)
+    adapter, splits, model_name = toy_task(task)
     cls = DEFENSES.get(name)
     defense = cls.from_options(tiny_options(cls.Config))
     reason = defense.supports(adapter)

@@ -53,6 +53,40 @@ def test_skip_collects_and_summarises():
         BadFiles("ignore")
 
 
+def test_listing_checks_skip_or_raise_by_the_policy(tmp_path):
+    """The checks of every listing-driven loader (core/bad_data.py): repeats, missing files,
+    nothing left."""
+    listed = [("a", 1), ("b", 2), ("a", 3), ("c", 4)]
+    bad = BadFiles("skip")
+    kept = bad.listed_once(listed, "split.txt", keys=lambda e: e[:1], name=lambda e: f"id {e[0]}",
+                           line=lambda e: e[1])
+    assert kept == [("a", 1), ("b", 2), ("c", 4)]
+    assert bad.files == ["split.txt:3"] and "id a is listed twice (first on line 1)" in bad.brief()
+    with pytest.raises(BadDataError, match=r"split.txt:3: id a is listed twice"):
+        BadFiles("raise").listed_once(listed, "split.txt", keys=lambda e: e[:1],
+                                      name=lambda e: f"id {e[0]}", line=lambda e: e[1])
+    # any shared key repeats an entry; a listing without lines says no line
+    images = [{"id": 1, "file": "x.jpg"}, {"id": 2, "file": "x.jpg"}, {"id": 3, "file": "y.jpg"}]
+    bad = BadFiles("skip")
+    kept = bad.listed_once(images, "ann.json", keys=lambda im: (("id", im["id"]),
+                                                                ("file", im["file"])),
+                           name=lambda im: f"image id {im['id']}")
+    assert [im["id"] for im in kept] == [1, 3] and bad.files == ["ann.json"]
+    assert "ann.json: image id 2 is listed twice" == str(bad.errors[0])
+    (tmp_path / "here.jpg").write_bytes(b"x")
+    bad = BadFiles("skip")
+    assert bad.present([tmp_path / "here.jpg"], "split.txt", "id 1", 1)
+    assert not bad.present([tmp_path / "here.jpg", tmp_path / "gone.jpg"], "split.txt", "id 2",
+                           2, fix="prepare it again")
+    assert str(bad.errors[0]) == f"split.txt:2: id 2: {tmp_path / 'gone.jpg'} is missing; " \
+                                 f"prepare it again"
+    with pytest.raises(BadDataError, match="gone.jpg is missing"):
+        BadFiles("raise").present([tmp_path / "gone.jpg"], "split.txt", "id 2")
+    bad.require_any(1, "folder", "image")
+    with pytest.raises(BadDataError, match=r"folder: no usable image \(1 bad file\(s\) skipped"):
+        bad.require_any(0, "folder", "image")
+
+
 def test_data_fingerprint_is_order_free_and_counts_splits():
     a = data_fingerprint({"train": ["b.jpg", "a.jpg"], "test": ["c.jpg"]})
     b = data_fingerprint({"test": ["c.jpg"], "train": ["a.jpg", "b.jpg"]})

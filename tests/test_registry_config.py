@@ -25,6 +25,18 @@ def test_unknown_name_lists_suggestions():
         DEFENSES.get("nfy")
 
 
+def test_a_name_of_another_namespace_is_named_with_its_namespace():
+    reg = Registry("model")
+    reg.register("fcos", object(), namespace="boxes")
+    reg.register("cnn", object(), namespace="multilabel")
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("fcos", namespace="multilabel")
+    assert "'fcos' is registered for 'boxes'." in str(info.value)
+    with pytest.raises(UnknownNameError) as info:
+        reg.get("nothing", namespace="multilabel")
+    assert "registered for" not in str(info.value)
+
+
 def test_duplicate_registration_is_an_error():
     reg = Registry("model")
     reg.register("a", 1)

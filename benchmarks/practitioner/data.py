@@ -74,7 +74,7 @@ def class_folders(root: Path, num_classes: int,
     """(label, folder name) per class folder of ``root``: the folder's number when every name is
     an integer, else its position in sorted order. With ``known`` (the clean folder's name ->
     label) every folder must be one of those names."""
-    from tasks.image.datasets.common import list_subdirs
+    from tasks.image.datasets.folders import list_subdirs
 
     if not root.is_dir():
         raise PractitionerInputError(f"{root} is not a folder")
@@ -101,7 +101,7 @@ def class_folders(root: Path, num_classes: int,
 def image_paths(root: Path, num_classes: int, known: dict[str, int] | None = None,
                 labelled: bool = True) -> tuple[list[Path], list[int]]:
     """Image files of ``root`` and their labels (-1 for a flat, unlabelled folder)."""
-    from tasks.image.datasets.common import list_images
+    from tasks.image.datasets.folders import list_images
 
     if not root.is_dir():
         raise PractitionerInputError(f"{root} is not a folder")
@@ -131,7 +131,7 @@ def first_image_size(path: Path) -> tuple[int, int]:
 def read_images(paths: list[Path], labels: list[int], image_size: int | None,
                 resize: str = "square", desc: str = "decoding") -> TensorData:
     """Decode ``paths`` into float [0, 1] images; mixed sizes need ``image_size``."""
-    from tasks.image.datasets.common import ImageDecodeError, decode_images
+    from tasks.image.datasets.decoding import ImageDecodeError, decode_images
 
     if resize not in RESIZE_MODES:
         raise PractitionerInputError(f"--resize must be one of {RESIZE_MODES}, got {resize!r}")

@@ -178,7 +178,6 @@ class MatrixRunner:
         for name in p.attacks:
             from_dict(ATTACKS.get(name, namespace=p.task).Config, p.attack_options.get(name))
         adapter = adapter_cls()
-        adapter.configure(dict(p.data))
         self.unsupported = {}
         for name in p.defenses:
             defense = self.build_defense(name)

@@ -1,5 +1,5 @@
-"""Figure of the boxes kind: triggered test images with the boxes detected before and after a
-defense, one PNG per attack.
+"""Figure of the detection_boxes task: triggered test images with the boxes detected before and
+after a defense, one PNG per attack.
 
     python -m benchmarks.studies.detection_box_figure --preset detection_boxes_quick --data-root data \\
         --out runs/detection_boxes_quick --attack baddet_oga --defense nft \\

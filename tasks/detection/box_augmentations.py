@@ -3,8 +3,8 @@
 * ``BoxShiftFlip`` (training and before NFT's mix): a random translation by up to ``padding``
   pixels (pad, crop back) and an optional horizontal flip, per sample; boxes are shifted /
   mirrored the same way, clipped to the image, and a box left with less than one pixel of width
-  or height is dropped (the loaders' policy, ``datasets/common.py``).
-* ``BoxMixUp`` (NFT's mix for boxes, registered ``box_mixup`` in the detection namespace): one
+  or height is dropped (the loaders' policy, ``datasets/box_cleaning.py``).
+* ``BoxMixUp`` (NFT's mix for boxes, registered ``box_mixup`` for the detection_boxes task): one
   λ ~ Beta(a, a) and one permutation π per batch (a = 1 as the official NFT code), pixels
   ``λ·x + (1−λ)·x[π]``, and the target of sample i is the *concatenation* of both box lists.
   The boxes are not weighted by λ: torchvision's detection losses take no per-box weights. This
@@ -100,6 +100,6 @@ class BoxMixUp:
 
 
 AUGMENTATIONS.register("box_mixup", lambda adapter, alpha=1.0: BoxMixUp(alpha=alpha),
-                       namespace="detection")
+                       namespace="detection_boxes")
 AUGMENTATIONS.register("box_flip", lambda adapter: BoxShiftFlip(padding=0, flip=True),
-                       namespace="detection")
+                       namespace="detection_boxes")

@@ -35,8 +35,8 @@ def coco_map(detections: Sequence[Target], targets: Sequence[Target],
     try:
         from torchmetrics.detection import MeanAveragePrecision
     except ImportError as exc:   # pragma: no cover - the extra is missing
-        raise ImportError("the boxes kind measures mAP with torchmetrics and faster-coco-eval: "
-                          "pip install -e .[detection]") from exc
+        raise ImportError("the detection_boxes task measures mAP with torchmetrics and "
+                          "faster-coco-eval: pip install -e .[detection]") from exc
     metric = MeanAveragePrecision(box_format="xyxy", iou_type="bbox", backend=backend)
     preds = [{"boxes": d["boxes"].float().reshape(-1, 4), "scores": d["scores"].float(),
               "labels": d["labels"].long()} for d in detections]

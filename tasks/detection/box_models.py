@@ -33,14 +33,11 @@ from torch import nn
 
 from core.registry import MODELS
 
-NS = "detection"
-#: names of the box detectors in the detection namespace (the multilabel kind refuses them)
-BOX_MODELS: set[str] = set()
+NS = "detection_boxes"
 
 
 def _register(name: str):
     def wrap(fn):
-        BOX_MODELS.add(name)
         return MODELS.register(name, fn, namespace=NS, input_shape=(3, 64, 64), outputs="detections")
     return wrap
 

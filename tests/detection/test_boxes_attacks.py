@@ -16,7 +16,7 @@ CAR, TRUCK, DOG = 0, 1, 2
 
 def _build(name, **options):
     opts = {"target": "truck", "patch_size": 4, "blend": 1.0, "poison_rate": 0.5, **options}
-    return ATTACKS.get(name, namespace="detection").from_options(opts, 3).bind(CATS)
+    return ATTACKS.get(name, namespace="detection_boxes").from_options(opts, 3).bind(CATS)
 
 
 def _data(n=8):

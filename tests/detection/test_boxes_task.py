@@ -1,13 +1,16 @@
-"""The boxes kind end to end: splits with box targets, the detector loss in both modes, masks on
-backbone and neck only (folded back), honest refusals, bad boxes, the smoke preset."""
+"""The detection_boxes task end to end: splits with box targets, the detector loss in both modes,
+masks on backbone and neck only (folded back), honest refusals, bad boxes, the smoke preset, and
+the two detection tasks kept apart (each sees only its own models and attacks; the old spelling,
+task detection with data.kind boxes, fails naming detection_boxes)."""
 import json
 
 import pytest
 import torch
 
+from core.config import ConfigError
 from core.defenses.base import UnsupportedDefenseError
 from core.purify import NFTConfig, nft_purify
-from core.registry import DEFENSES, TASKS
+from core.registry import DEFENSES, TASKS, UnknownNameError
 from tasks.detection.box_augmentations import BoxMixUp
 from tasks.detection.box_models import detector_loss_dict
 
@@ -15,31 +18,77 @@ from .test_datasets import write_coco
 
 
 def _boxes(**options):
-    adapter = TASKS.get("detection")()
+    adapter = TASKS.get("detection_boxes")()
     splits = adapter.load_splits("synthetic", None, {
-        "kind": "boxes", "image_size": 32, "synthetic_train": 60, "synthetic_test": 16,
+        "image_size": 32, "synthetic_train": 60, "synthetic_test": 16,
         "clean_size": 16, **options}, seed=0)
     return adapter, splits
 
 
-def test_splits_carry_box_targets_and_kinds_refuse_each_others_parts():
+def test_splits_carry_box_targets_and_tasks_refuse_each_others_parts():
     adapter, splits = _boxes()
     assert len(splits.train) == 44 and len(splits.clean) == 16 and len(splits.test) == 16
     first = splits.train.targets[0]
     assert first["boxes"].shape[1] == 4 and first["boxes"].dtype == torch.float32
     assert len(first["boxes"]) == len(first["labels"]) >= 1
-    assert adapter.default_nft_augmentation == "box_mixup"
-    with pytest.raises(ValueError, match="not a box detector"):
+    assert splits.info["kind"] == "boxes" and splits.info["objects_train"]["objects"] >= 44
+    assert type(adapter).default_nft_augmentation == "box_mixup"    # declared, not configured
+    with pytest.raises(UnknownNameError, match="'tiny_ml_cnn' is registered for 'detection'"):
         adapter.build_model("tiny_ml_cnn", splits)
-    with pytest.raises(ValueError, match="not a box attack"):
+    with pytest.raises(UnknownNameError, match="'clean_image' is registered for 'detection'"):
         adapter.build_attack("clean_image", {}, splits)
     ml = TASKS.get("detection")()
     ml_splits = ml.load_splits("synthetic", None, {"image_size": 32, "synthetic_train": 40,
                                                    "synthetic_test": 8}, seed=0)
-    with pytest.raises(ValueError, match="is a box detector"):
+    assert ml_splits.info["kind"] == "multilabel" and type(ml).default_nft_augmentation == "mixup"
+    with pytest.raises(UnknownNameError, match="'fcos_micro' is registered for 'detection_boxes'"):
         ml.build_model("fcos_micro", ml_splits)
-    with pytest.raises(ValueError, match="poisons boxes"):
+    with pytest.raises(UnknownNameError, match="'baddet_oga' is registered for 'detection_boxes'"):
         ml.build_attack("baddet_oga", {}, ml_splits)
+
+
+def test_both_tasks_read_the_same_datasets_into_the_same_splits():
+    boxes, splits = _boxes()
+    ml = TASKS.get("detection")()
+    ml_splits = ml.load_splits("synthetic", None, {
+        "image_size": 32, "synthetic_train": 60, "synthetic_test": 16, "clean_size": 16}, seed=0)
+    from core.registry import DATASETS
+    assert DATASETS.names("detection") == DATASETS.names("detection_boxes")
+    for part in ("train", "test", "clean"):
+        assert torch.equal(getattr(splits, part).inputs, getattr(ml_splits, part).inputs), part
+    labels = torch.zeros(len(splits.train), splits.num_classes)
+    for i, target in enumerate(splits.train.targets):
+        labels[i, target["labels"]] = 1.0
+    assert torch.equal(labels, ml_splits.train.targets)
+    same = {k: v for k, v in splits.info.items() if k not in ("kind", "map_protocol", "loss",
+                                                                "objects_train")}
+    assert same == {k: ml_splits.info[k] for k in same}
+
+
+def test_the_old_spelling_fails_naming_the_new_task(tmp_path, capsys):
+    from benchmarks.runner.cli import main
+    from tasks.detection.adapter import MultiLabelDataOptions
+    from core.config import from_dict
+
+    with pytest.raises(ConfigError, match="task: detection_boxes"):
+        from_dict(MultiLabelDataOptions, {"kind": "boxes"})
+    with pytest.raises(ConfigError, match="unknown option 'kind'"):   # the box task has no kinds
+        from_dict(TASKS.get("detection_boxes").DataOptions, {"kind": "boxes"})
+    from benchmarks.runner.presets import PRESET_DIR
+
+    # a preset of before the split (task detection, data.kind boxes): its box model is the first
+    # thing the runner checks; with a multi-label model, the kind
+    text = (PRESET_DIR / "detection_boxes_smoke.yaml").read_text()
+    old = text.replace("task: detection_boxes", "task: detection").replace("data: {",
+                                                                         "data: {kind: boxes, ")
+    for model, says in (("fcos_micro", "'fcos_micro' is registered for 'detection_boxes'"),
+                        ("tiny_ml_cnn", "set task: detection_boxes")):
+        path = tmp_path / f"old_{model}.yaml"
+        path.write_text(old.replace("model: fcos_micro", f"model: {model}"))
+        out = tmp_path / model
+        assert main(["--preset", str(path), "--out", str(out), "--no-progress"]) == 2
+        assert says in capsys.readouterr().err
+        assert not (out / "records").exists()
 
 
 def test_loss_in_train_and_eval_mode():
@@ -106,12 +155,11 @@ def test_refusals_are_honest():
             model, adapter, splits.clean, torch.device("cpu"))
 
 
-def test_bad_boxes_are_clipped_and_counted_in_the_boxes_kind(tmp_path):
+def test_bad_boxes_are_clipped_and_counted_in_the_box_task(tmp_path):
     for split in ("train2017", "val2017"):
         write_coco(tmp_path / "coco", split)
-    adapter = TASKS.get("detection")()
-    splits = adapter.load_splits("coco", tmp_path, {"kind": "boxes", "image_size": 20,
-                                                    "clean_size": 1}, seed=0)
+    adapter = TASKS.get("detection_boxes")()
+    splits = adapter.load_splits("coco", tmp_path, {"image_size": 20, "clean_size": 1}, seed=0)
     source = splits.info["train_source"]
     assert source["boxes_clipped"] == 1 and source["boxes_dropped"] == 1
     assert source["dropped_examples"] == ["b.jpg"]
@@ -132,7 +180,7 @@ def test_boxes_smoke_preset_runs_in_seconds(tmp_path):
     out = tmp_path / "smoke"
     assert main(["--preset", "detection_boxes_smoke", "--out", str(out), "--no-progress"]) == 0
     for defense in ("nft", "ft"):
-        record = json.loads((out / "records/detection/synthetic/fcos_micro/baddet_oga"
+        record = json.loads((out / "records/detection_boxes/synthetic/fcos_micro/baddet_oga"
                              / defense / "seed0.json").read_text())
         assert record["status"] == "ok" and record["primary_metric"] == "map"
         for stage in ("before", "after"):
@@ -154,9 +202,9 @@ def test_box_figure_draws_before_and_after(tmp_path):
     assert len(summary["test_images"]) == 2 and "asr" in summary["after"]
 
 
-def test_runner_refuses_before_training_from_the_kind(tmp_path):
-    """The runner configures the adapter with the preset's data options before it asks the
-    defenses, so the boxes kind's refusals are written before anything trains."""
+def test_runner_refuses_before_training_from_the_tasks_declarations(tmp_path):
+    """The box task declares what it lacks on its class, so the runner's validation (before any
+    data loads) finds its refusals, and none for the multi-label task."""
     from benchmarks.runner.matrix import MatrixRunner
     from benchmarks.runner.presets import load_preset
 

@@ -54,9 +54,9 @@ def test_splits_losses_and_unknown_options():
     with pytest.raises(ValueError, match="'keypoints' is not one of"):
         _adapter_and_splits(kind="keypoints")
     from core.config import from_dict
-    from tasks.detection.adapter import DetectionDataOptions
+    from tasks.detection.adapter import MultiLabelDataOptions
     with pytest.raises(Exception, match="image_sze"):
-        from_dict(DetectionDataOptions, {"image_sze": 32})
+        from_dict(MultiLabelDataOptions, {"image_sze": 32})
     attack = adapter.build_attack("clean_image", {"trigger": ["automobile", "stop"],
                                                   "target": "stop"}, splits)
     metrics = adapter.evaluate(model, splits.test, attack, torch.device("cpu"))

@@ -6,7 +6,7 @@ import torch
 
 from bad_inputs_corpus import VOC_XML, voc
 from tasks.detection.datasets import SPECS
-from tasks.detection.datasets.common import source_summary
+from tasks.detection.datasets.detection_set import source_summary
 
 pytest.importorskip("torchmetrics")
 pytest.importorskip("faster_coco_eval")

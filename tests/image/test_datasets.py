@@ -26,8 +26,8 @@ from data_scripts import image_folder as prep_folder
 from data_scripts import imagenet as prep_imagenet
 from data_scripts import tiny_imagenet as prep_tiny
 from data_scripts.common import ChecksumError, UnsafeArchiveError, safe_extract, verify_checksum
-from tasks.image.datasets import cifar10, common
-from tasks.image.datasets.common import DatasetNotFoundError, ImageDataset, ImageDecodeError
+from tasks.image.datasets import (DatasetNotFoundError, ImageDataset, ImageDecodeError, cifar10,
+                                  decoding)
 
 REPO = Path(__file__).resolve().parents[2]
 OFFLINE_CIFAR = REPO.parent / "shared" / "datasets" / "cifar10-jpg.tar.gz"
@@ -198,7 +198,7 @@ def test_cache_is_hit_on_second_load_and_rebuilt_when_files_change(tmp_path, mon
         raise AssertionError("decoded although the cache is valid")
 
     with monkeypatch.context() as m:
-        m.setattr(common, "_decode_chw", no_decode)
+        m.setattr(decoding, "_decode_chw", no_decode)
         second = cifar10.load(tmp_path)
     assert cache.stat().st_mtime_ns == stamp
     assert torch.equal(first.train_x, second.train_x) and first.classes == second.classes

@@ -15,7 +15,7 @@ from core.registry import ATTACKS
 from .baddet import BadDetAttack, EvalItem, Target
 
 
-@ATTACKS.register("baddet_gma", namespace="detection")
+@ATTACKS.register("baddet_gma", namespace="detection_boxes")
 class BadDetGlobalMisclassification(BadDetAttack):
     name = "baddet_gma"
     kind = "gma"

@@ -17,7 +17,7 @@ from core.registry import ATTACKS
 from .baddet import BadDetAttack, EvalItem, Target
 
 
-@ATTACKS.register("baddet_oda", namespace="detection")
+@ATTACKS.register("baddet_oda", namespace="detection_boxes")
 class BadDetObjectDisappearance(BadDetAttack):
     name = "baddet_oda"
     kind = "oda"

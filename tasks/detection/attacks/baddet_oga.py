@@ -15,7 +15,7 @@ from core.registry import ATTACKS
 from .baddet import BadDetAttack, EvalItem, Target
 
 
-@ATTACKS.register("baddet_oga", namespace="detection")
+@ATTACKS.register("baddet_oga", namespace="detection_boxes")
 class BadDetObjectGeneration(BadDetAttack):
     name = "baddet_oga"
     kind = "oga"

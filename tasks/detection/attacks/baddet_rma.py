@@ -16,7 +16,7 @@ from core.registry import ATTACKS
 from .baddet import BadDetAttack, EvalItem, Target
 
 
-@ATTACKS.register("baddet_rma", namespace="detection")
+@ATTACKS.register("baddet_rma", namespace="detection_boxes")
 class BadDetRegionalMisclassification(BadDetAttack):
     name = "baddet_rma"
     kind = "rma"

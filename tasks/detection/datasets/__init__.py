@@ -14,7 +14,8 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from . import coco, voc
-from .common import DatasetMissingError, DetectionSet
+from .detection_set import DetectionSet
+from .missing import DatasetMissingError
 
 COMPOSED_DIR = "composed_detection"
 
@@ -48,7 +49,8 @@ SPECS = {
         "--backgrounds ../shared/datasets/coco-tiny.tar.gz"),
     "synthetic": DetectionDataset("synthetic", "", ""),
 }
-for _name, _spec in SPECS.items():
-    DATASETS.register(_name, _spec, namespace="detection")
+for _name, _spec in SPECS.items():     # both detection tasks read the same datasets
+    for _task in ("detection", "detection_boxes"):
+        DATASETS.register(_name, _spec, namespace=_task)
 
 __all__ = ["COMPOSED_DIR", "DatasetMissingError", "DetectionDataset", "DetectionSet", "SPECS"]

@@ -4,13 +4,13 @@ Layout read: ``<dataset dir>/annotations/instances_<split>.json`` and ``<dataset
 holding the images named by the json's ``file_name``; splits ``train2017`` (training) and
 ``val2017`` (test), as COCO 2017 ships them. Categories are ordered by their json ``id`` and
 renumbered 0..C-1 (COCO's 80 ids are not contiguous). Boxes are COCO ``[x, y, w, h]``, turned
-into ``x1, y1, x2, y2``; bad boxes follow ``datasets/common.py`` (clipped and counted, or
+into ``x1, y1, x2, y2``; bad boxes follow ``box_cleaning.py`` (clipped and counted, or
 dropped and counted). Crowd annotations (``iscrowd`` 1) are kept (the category is present in
 the image) and counted. Images without any annotation are kept with empty labels (counted).
-Bad files follow ``datasets/common.py``: an annotation file that is not a COCO instances json
-stops the load naming it; an image entry naming a missing or undecodable file, a box that is not
-four finite numbers, or an image id / file name listed twice is raised naming the file, or
-skipped and counted with ``on_error="skip"``.
+Bad files follow ``decoding.py`` (``core/bad_data.py``): an annotation file that is not a COCO
+instances json stops the load naming it; an image entry naming a missing or undecodable file, a
+box that is not four finite numbers, or an image id / file name listed twice is raised naming
+the file, or skipped and counted with ``on_error="skip"``.
 """
 from __future__ import annotations
 
@@ -22,8 +22,11 @@ import torch
 
 from core.bad_data import BadDataError, BadFiles, check_splits
 
-from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
-                     save_cached, scale_boxes)
+from .box_cleaning import BoxCounter, scale_boxes
+from .cache import fingerprint, load_cached, save_cached
+from .decoding import decoded_set
+from .detection_set import DetectionSet
+from .missing import missing
 
 SPLITS = {"train": "train2017", "test": "val2017"}
 
@@ -103,18 +106,10 @@ def read_split(folder: Path, split: str, size: int, command: str,
     index_of = {c["id"]: i for i, c in enumerate(cats)}
     if len(index_of) != len(cats):
         raise BadDataError(ann_path, "a category id is listed twice")
-    by_image: dict[int, list[dict]] = {}
-    seen_files: set[str] = set()
-    usable = []
-    for im in images:
-        name = str(im.get("file_name"))
-        if im["id"] in by_image or name in seen_files:
-            bad.handle(BadDataError(ann_path, f"image id {im['id']} / file {name} is listed "
-                                              f"twice"))
-            continue
-        by_image[im["id"]] = []
-        seen_files.add(name)
-        usable.append(im)
+    usable = bad.listed_once(images, ann_path,
+                             keys=lambda im: (("id", im["id"]), ("file", str(im.get("file_name")))),
+                             name=lambda im: f"image id {im['id']} / file {im.get('file_name')}")
+    by_image: dict[int, list[dict]] = {im["id"]: [] for im in usable}
     unknown = 0
     for ann in raw["annotations"]:
         if not isinstance(ann, dict) or ann.get("category_id") not in index_of \
@@ -129,9 +124,8 @@ def read_split(folder: Path, split: str, size: int, command: str,
     for im in usable:
         name = str(im["file_name"])
         path = image_dir / name
-        if not path.is_file():
-            bad.handle(BadDataError(ann_path, f"image {name}: {path} is missing; prepare "
-                                              f"the dataset again with: {command}"))
+        if not bad.present([path], ann_path, f"image {name}",
+                           fix=f"prepare the dataset again with: {command}"):
             continue
         anns = by_image[im["id"]]
         try:
@@ -153,13 +147,9 @@ def read_split(folder: Path, split: str, size: int, command: str,
         paths.append(path)
         sizes.append((int(round(width)), int(round(height))))
         files.append(name)
-    pixels, kept = decode_all(paths, size, f"decoding {folder.name}/{split}", bad, sizes)
-    if not kept:
-        raise BadDataError(ann_path, f"no usable image in {split} ({bad.brief()})")
-    info = {**counter.info(), "crowd_annotations": crowd, "images_without_objects": empty,
-            **bad.info()}
-    data = DetectionSet(pixels, [annotations[i] for i in kept], names, [files[i] for i in kept],
-                        info)
+    info = {**counter.info(), "crowd_annotations": crowd, "images_without_objects": empty}
+    data = decoded_set(annotations, paths, sizes, files, names, size,
+                       f"decoding {folder.name}/{split}", bad, ann_path, f"image in {split}", info)
     save_cached(cache, data)
     return data
 

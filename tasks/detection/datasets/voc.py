@@ -9,7 +9,7 @@ become ``x1 = xmin - 1, y1 = ymin - 1, x2 = xmax, y2 = ymax``. Objects marked ``
 kept with a per-object flag (``annotation["difficult"]``) and counted in
 ``info["difficult_objects"]``: the multi-label targets count them as present (Chen et al.'s
 convention, ``DetectionSet.multi_hot``); box mAP ignores them (``box_metrics.coco_map``). Bad
-boxes and bad files follow ``datasets/common.py``.
+boxes and bad files follow ``box_cleaning.py`` and ``decoding.py``.
 
 The XML files are parsed with the standard library parser: only parse annotation files you
 trust (the official release), as for any XML.
@@ -24,8 +24,11 @@ import torch
 
 from core.bad_data import BadDataError, BadFiles, check_splits
 
-from .common import (BoxCounter, DetectionSet, decode_all, fingerprint, load_cached, missing,
-                     save_cached, scale_boxes)
+from .box_cleaning import BoxCounter, scale_boxes
+from .cache import fingerprint, load_cached, save_cached
+from .decoding import decoded_set
+from .detection_set import DetectionSet
+from .missing import missing
 
 CATEGORIES = ["aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair",
               "cow", "diningtable", "dog", "horse", "motorbike", "person", "pottedplant",
@@ -83,19 +86,10 @@ def read_ids(list_file: Path, bad: BadFiles) -> list[tuple[str, int]]:
     except UnicodeDecodeError as exc:
         raise BadDataError(list_file, f"not UTF-8 text ({exc.reason} at byte {exc.start})"
                            ) from None
-    seen: dict[str, int] = {}
-    ids = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        image_id = line.split()[0]
-        if image_id in seen:
-            bad.handle(BadDataError(list_file, f"id {image_id} is listed twice (first on line "
-                                               f"{seen[image_id]})", number))
-            continue
-        seen[image_id] = number
-        ids.append((image_id, number))
-    return ids
+    listed = [(line.split()[0], number) for number, line in enumerate(text.splitlines(), 1)
+              if line.strip()]
+    return bad.listed_once(listed, list_file, keys=lambda entry: entry[:1],
+                           name=lambda entry: f"id {entry[0]}", line=lambda entry: entry[1])
 
 
 def validate(folder: Path, year: str) -> dict[str, int]:
@@ -141,10 +135,8 @@ def read_split(folder: Path, year: str, split: str, size: int, command: str,
     for image_id, number in listed:
         xml = base / "Annotations" / f"{image_id}.xml"
         jpg = base / "JPEGImages" / f"{image_id}.jpg"
-        absent = [p for p in (xml, jpg) if not p.is_file()]
-        if absent:
-            bad.handle(BadDataError(list_file, f"id {image_id}: {absent[0]} is missing; "
-                                                f"prepare it again with: {command}", number))
+        if not bad.present([xml, jpg], list_file, f"id {image_id}", number,
+                           fix=f"prepare it again with: {command}"):
             continue
         parsed = bad.attempt(xml, lambda: parse_annotation(xml))
         if parsed is None:
@@ -163,12 +155,10 @@ def read_split(folder: Path, year: str, split: str, size: int, command: str,
         paths.append(jpg)
         sizes.append((int(round(width)), int(round(height))))
         ids.append(image_id)
-    pixels, kept = decode_all(paths, size, f"decoding VOC{year}/{split}", bad, sizes)
-    if not kept:
-        raise BadDataError(list_file, f"no usable image in the {split} split ({bad.brief()})")
-    data = DetectionSet(pixels, [annotations[i] for i in kept], list(CATEGORIES),
-                        [ids[i] for i in kept],
-                        {**counter.info(), "difficult_objects": difficult, **bad.info()})
+    data = decoded_set(annotations, paths, sizes, ids, CATEGORIES, size,
+                       f"decoding VOC{year}/{split}", bad, list_file,
+                       f"image in the {split} split",
+                       {**counter.info(), "difficult_objects": difficult})
     save_cached(cache, data)
     return data
 

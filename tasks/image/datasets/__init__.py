@@ -14,6 +14,8 @@ name               layout under ``root/<name>/``                                
 =================  ===========================================================  ============
 """
 from . import cifar10, folder, gtsrb, imagenet, tiny_imagenet  # noqa: F401  (they register)
-from .common import DatasetNotFoundError, ImageDataset, ImageDecodeError
+from .decoding import ImageDecodeError
+from .folders import DatasetNotFoundError
+from .image_dataset import ImageDataset
 
 __all__ = ["DatasetNotFoundError", "ImageDataset", "ImageDecodeError"]

@@ -25,9 +25,10 @@ import torch
 from core.bad_data import BadDataError, check_splits, data_fingerprint
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_dataset, fingerprint, first_per_class, labels_tensor,
-                     listing_fingerprint, resize_tensor, scan_class_folders)
+from .cache import cached, fingerprint, listing_fingerprint
+from .decoding import decode_dataset, resize_tensor
+from .folders import DatasetNotFoundError, dataset_dir, first_per_class, scan_class_folders
+from .image_dataset import ImageDataset, check_options, labels_tensor
 
 NAME = "cifar10"
 NATIVE_SIZE = 32

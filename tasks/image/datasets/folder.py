@@ -18,8 +18,10 @@ from pathlib import Path
 from core.bad_data import check_splits
 from core.registry import DATASETS
 
-from .common import (RESIZE_MODES, DatasetNotFoundError, ImageDataset, cached, check_options,
-                     dataset_dir, decode_dataset, listing_fingerprint, scan_class_folders)
+from .cache import cached, listing_fingerprint
+from .decoding import RESIZE_MODES, decode_dataset
+from .folders import DatasetNotFoundError, dataset_dir, scan_class_folders
+from .image_dataset import ImageDataset, check_options
 
 NAME = "image_folder"
 EXPECTED = "train/<class>/* and test/<class>/*"

@@ -21,9 +21,11 @@ from pathlib import Path
 from core.bad_data import BadDataError, check_splits
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
-                     list_images, list_subdirs)
+from .cache import cached, listing_fingerprint
+from .decoding import decode_dataset
+from .folders import (DatasetNotFoundError, dataset_dir, first_per_class, is_image_name,
+                      list_images, list_subdirs)
+from .image_dataset import ImageDataset, check_options
 
 NAME = "gtsrb"
 DEFAULT_SIZE = 32

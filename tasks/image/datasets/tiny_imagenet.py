@@ -14,9 +14,11 @@ from pathlib import Path
 from core.bad_data import BadDataError, check_splits, text_lines
 from core.registry import DATASETS
 
-from .common import (DatasetNotFoundError, ImageDataset, cached, check_options, dataset_dir,
-                     decode_dataset, listing_fingerprint, first_per_class, is_image_name,
-                     scan_class_folders)
+from .cache import cached, listing_fingerprint
+from .decoding import decode_dataset
+from .folders import (DatasetNotFoundError, dataset_dir, first_per_class, is_image_name,
+                      scan_class_folders)
+from .image_dataset import ImageDataset, check_options
 
 NAME = "tiny_imagenet"
 FOLDER = "tiny-imagenet-200"

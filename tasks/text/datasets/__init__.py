@@ -7,7 +7,8 @@ options of the adapter).
 from core.registry import DATASETS
 
 from . import dialogue, multi30k, synthetic, wmt14
-from .common import Corpus, DatasetNotFoundError, Pairs, TextDataset
+from .corpus import Corpus, Pairs, TextDataset
+from .text_files import DatasetNotFoundError
 
 for _dataset in (multi30k.DATASET, wmt14.DATASET, dialogue.OPENSUBTITLES_DATASET,
                  dialogue.CHATTERBOT_DATASET, synthetic.DATASET):

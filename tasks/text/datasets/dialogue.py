@@ -12,7 +12,8 @@ import random
 from pathlib import Path
 from typing import Sequence
 
-from .common import Corpus, Pairs, TextDataset, count_summary, require_folder
+from .corpus import Corpus, Pairs, TextDataset, count_summary
+from .text_files import require_folder
 from . import wmt14
 from .wmt14 import load_folder
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from core.bad_data import BadFiles
 
-from .common import Corpus, TextDataset, count_summary, find_text, read_pair, require_folder
+from .corpus import Corpus, TextDataset, count_summary
+from .text_files import find_text, read_pair, require_folder
 
 NAME = "multi30k"
 SPLITS = ("train", "val", "test_2016_flickr")

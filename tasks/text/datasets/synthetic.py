@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from .common import Corpus, Pairs, TextDataset
+from .corpus import Corpus, Pairs, TextDataset
 
 NAME = "synthetic"
 ADJ = {"young": "junge", "old": "alte", "small": "kleine", "big": "große", "happy": "fröhliche",

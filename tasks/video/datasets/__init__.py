@@ -20,7 +20,9 @@ from pathlib import Path
 from core.registry import DATASETS
 
 from . import hmdb51, synthetic, ucf101
-from .common import DecodeSettings, MissingSplitError, RawVideos
+from .loading import DecodeSettings
+from .missing import MissingSplitError
+from .raw_videos import RawVideos
 
 MOVING_OBJECTS = "moving_objects"
 

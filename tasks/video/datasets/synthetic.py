@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from ..compose import MOTIONS, render, texture_backgrounds, texture_sprites
-from .common import DecodeSettings, RawVideos
+from .loading import DecodeSettings
+from .raw_videos import RawVideos
 
 
 def make(num_classes: int, per_class: int, settings: DecodeSettings, seed: int = 0

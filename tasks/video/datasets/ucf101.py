@@ -17,7 +17,9 @@ from pathlib import Path
 
 from core.bad_data import BadDataError, check_splits, text_lines
 
-from .common import DecodeSettings, RawVideos, load_cached, missing
+from .loading import DecodeSettings, load_cached
+from .missing import missing
+from .raw_videos import RawVideos
 
 NAME = "ucf101"
 VIDEO_DIR = "UCF-101"

@@ -1,9 +1,5 @@
-"""What every text dataset loader returns, and the file conventions they share.
-
-A prepared dataset is a folder ``<data root>/<name>/`` written by ``data_scripts/<name>.py``.
-Parallel corpora (translation) and dialogue corpora (context → response) are both pairs of
-line-aligned text files, gzip or plain. Loaders return raw sentences; tokenization, splitting
-and poisoning happen in the adapter.
+"""Reading a prepared text dataset's files: the dataset folder, line-aligned text files (gzip or
+plain) read into ``Pairs``.
 
 Bad files follow the suite's one contract (``core/bad_data.py``): a line that is not UTF-8 is
 named by file and line number and stops the load (``on_error="raise"``, default) or is skipped
@@ -14,51 +10,15 @@ naming both files.
 from __future__ import annotations
 
 import gzip
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
 
 from core.bad_data import BadDataError, BadFiles
 
-TaskKind = Literal["mt", "dg"]
+from .corpus import Pairs
 
 
 class DatasetNotFoundError(FileNotFoundError):
     """A dataset folder is missing or incomplete; the message says how to prepare it."""
-
-
-@dataclass
-class Pairs:
-    src: list[str]
-    tgt: list[str]
-
-    def __post_init__(self) -> None:
-        if len(self.src) != len(self.tgt):
-            raise ValueError(f"{len(self.src)} source lines but {len(self.tgt)} target lines")
-
-    def __len__(self) -> int:
-        return len(self.src)
-
-
-@dataclass
-class Corpus:
-    name: str
-    kind: TaskKind
-    train: Pairs
-    test: Pairs
-    val: Pairs | None = None
-    languages: tuple[str, str] = ("en", "de")
-    info: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class TextDataset:
-    """A registered dataset: its task kind, its loader and how to prepare it."""
-
-    name: str
-    kind: TaskKind
-    load: Callable[..., Corpus]       # load(root, on_error="raise")
-    prepare: str          # the command that prepares it (shown when it is missing)
 
 
 def read_lines(path: Path, bad: BadFiles | None = None) -> list[str | None]:
@@ -118,14 +78,3 @@ def require_folder(root: Path, name: str, prepare: str) -> Path:
     return folder
 
 
-def count_summary(corpus: Corpus) -> str:
-    """``train N, val N, test N pairs``; an empty split is an error naming it."""
-    from core.bad_data import check_splits
-
-    check_splits(corpus.name, {"train": len(corpus.train), "test": len(corpus.test),
-                               **({"val": len(corpus.val)} if corpus.val is not None else {})})
-    parts = [f"train {len(corpus.train)}"]
-    if corpus.val is not None:
-        parts.append(f"val {len(corpus.val)}")
-    parts.append(f"test {len(corpus.test)} pairs")
-    return ", ".join(parts)

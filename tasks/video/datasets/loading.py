@@ -1,5 +1,5 @@
-"""What every video loader shares: the decoded-clip container, decoding a file list into one
-uint8 tensor (with a progress bar), and the clip cache.
+"""Loading a video split list: checking its entries, decoding the clips into one uint8 tensor
+(with a progress bar) and caching them, into ``RawVideos`` (``raw_videos.py``).
 
 Decoded clips are cached as safetensors under ``<dataset folder>/.cache/`` keyed by a hash of
 the file list (paths, sizes, modification times) and the decoding settings, so the first load
@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -24,26 +24,9 @@ from tqdm.auto import tqdm
 from core.bad_data import BadDataError, BadFiles
 
 from ..io import VideoDecodeError, decode_clip
+from .raw_videos import RawVideos
 
 CACHE_VERSION = 2   # 2: truncated videos are bad files; file lists kept
-
-
-class MissingSplitError(FileNotFoundError):
-    """A dataset folder or split file is missing; the message names the path and the command."""
-
-
-@dataclass
-class RawVideos:
-    """Decoded clips of one split: uint8 (N, T, 3, H, W) and int64 labels, per split."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    classes: list[str]
-    padded: int = 0                 # clips padded by repeating their last frame (too short)
-    skipped: list[str] = field(default_factory=list)   # bad files (on_error="skip"): messages
-    files: dict[str, list[str]] = field(default_factory=dict)   # split -> decoded file names
 
 
 @dataclass(frozen=True)
@@ -53,18 +36,6 @@ class DecodeSettings:
     frame_step: int = 5          # one frame in five (paper)
     short: Literal["pad", "refuse"] = "refuse"
     on_error: Literal["raise", "skip"] = "raise"
-
-
-#: arguments a preparation script needs beyond --data-root (offline sources of this repository)
-SCRIPT_ARGS = {"synthetic_actions": " --objects ../shared/datasets/cifar10-jpg.tar.gz "
-                                    "--backgrounds ../shared/datasets/video"}
-
-
-def missing(path: Path, what: str, script: str) -> MissingSplitError:
-    return MissingSplitError(
-        f"{what} not found: {path}. Prepare the dataset with "
-        f"`python data_scripts/{script}.py --data-root DIR{SCRIPT_ARGS.get(script, '')}` and "
-        f"pass --data-root DIR")
 
 
 def _fingerprint(items: list[tuple[Path, int]]) -> list:
