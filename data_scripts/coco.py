@@ -21,7 +21,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.common import parser, prepare, run   # noqa: E402
+from data_scripts.prepare import parser, prepare, run   # noqa: E402
 from tasks.detection.datasets.coco import validate     # noqa: E402
 
 FILES = [("http://images.cocodataset.org/zips/train2017.zip", "train2017.zip",

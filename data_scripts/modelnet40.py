@@ -35,5 +35,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from data_scripts.common import run
+    from data_scripts.prepare import run
     sys.exit(run(main))

@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.common import (PrepareError, download, install, parser, prepare,  # noqa: E402
+from data_scripts.prepare import (PrepareError, download, install, parser, prepare,  # noqa: E402
                                  run, sha256)
 from tasks.text.datasets import dialogue as loader                            # noqa: E402
 from tasks.text.datasets.corpus import Pairs                                  # noqa: E402

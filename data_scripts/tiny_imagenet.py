@@ -16,7 +16,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.common import parser, prepare, run  # noqa: E402
+from data_scripts.prepare import parser, prepare, run  # noqa: E402
 from tasks.image.datasets import tiny_imagenet as loader  # noqa: E402
 
 URL = "http://cs231n.stanford.edu/tiny-imagenet-200.zip"

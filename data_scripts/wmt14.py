@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.common import (PrepareError, download, install, parser, prepare, run,  # noqa: E402
+from data_scripts.prepare import (PrepareError, download, install, parser, prepare, run,  # noqa: E402
                                  sha256, verify_checksum)
 from tasks.text.datasets import wmt14 as loader                                            # noqa: E402
 

@@ -10,7 +10,7 @@ from bad_inputs_corpus import append_line, tiny_imagenet, ucf, voc
 from data_scripts import tiny_imagenet as tiny_script
 from data_scripts import ucf101 as ucf_script
 from data_scripts import voc as voc_script
-from data_scripts.common import run
+from data_scripts.prepare import run
 
 
 def _prepare(script, capsys, *args):
