@@ -42,7 +42,9 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
 import numpy as np   # noqa: E402
 import torch         # noqa: E402
 
-from data_scripts.prepare import PrepareError, install, run, sha256   # noqa: E402
+from data_scripts.download import sha256   # noqa: E402
+from data_scripts.errors import PrepareError   # noqa: E402
+from data_scripts.prepare import install, run   # noqa: E402
 from tasks.detection.compose import DEFAULT_SCENES, compose, scene_categories   # noqa: E402
 from tasks.detection.datasets import COMPOSED_DIR, coco   # noqa: E402
 

@@ -20,7 +20,9 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.prepare import PrepareError, find_file, parser, prepare, run  # noqa: E402
+from data_scripts.errors import PrepareError  # noqa: E402
+from data_scripts.folders import find_file  # noqa: E402
+from data_scripts.prepare import parser, prepare, run  # noqa: E402
 from tasks.image.datasets import gtsrb as loader                              # noqa: E402
 
 BASE_URL = "https://sid.erda.dk/public/archives/daaeac0d7ce1152aea9b61d9f1e19370/"

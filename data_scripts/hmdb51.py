@@ -15,14 +15,16 @@ tested on small copies in the official layout, not on the real download.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts import prepare as frame  # noqa: E402
-from data_scripts.prepare import PrepareError, parser, prepare, run  # noqa: E402
+from data_scripts.errors import PrepareError  # noqa: E402
+from data_scripts.folders import find_dir  # noqa: E402
+from data_scripts.prepare import parser, prepare, run  # noqa: E402
 from data_scripts.ucf101 import extract_rar, install_rar_support  # noqa: E402
 
 NAME = "hmdb51"
@@ -42,10 +44,10 @@ def arrange(found: Path, staging: Path, extracted: Path) -> Path:
     (ready / "videos").mkdir(parents=True)
     # archives: search everything unpacked; --from-folder: only our copy (never move the source)
     top = extracted if extracted.resolve().is_relative_to(staging.resolve()) else found
-    splits = frame.find_dir(top, lambda d: (d / SPLITS).is_dir(), max_depth=3)
+    splits = find_dir(top, lambda d: (d / SPLITS).is_dir(), max_depth=3)
     if splits is None:
         raise PrepareError(f"no {SPLITS}/ folder in what was given ({EXPECTED})")
-    frame.os.replace(splits / SPLITS, ready / SPLITS)
+    os.replace(splits / SPLITS, ready / SPLITS)
     classes = sorted(p.name[:-len("_test_split1.txt")]
                      for p in (ready / SPLITS).glob("*_test_split1.txt"))
     unpacked = staging / "classes"
@@ -55,11 +57,10 @@ def arrange(found: Path, staging: Path, extracted: Path) -> Path:
     for name in classes:
         def holds(d: Path, n: str = name) -> bool:
             return (d / n).is_dir() and any((d / n).glob("*.avi"))
-        where = frame.find_dir(top, holds, max_depth=4) or frame.find_dir(unpacked, holds,
-                                                                              max_depth=4)
+        where = find_dir(top, holds, max_depth=4) or find_dir(unpacked, holds, max_depth=4)
         if where is None:
             raise PrepareError(f"no video folder for class {name!r} ({EXPECTED})")
-        frame.os.replace(where / name, ready / "videos" / name)
+        os.replace(where / name, ready / "videos" / name)
     return ready
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.bad_data import check_splits
-from data_scripts.prepare import download, parser, prepare, sha256
+from data_scripts.download import download, sha256
+from data_scripts.prepare import parser, prepare
 from tasks.pointcloud import datasets as loader
 
 EXPECTED = ("<class>/train|test/*.pcd (offline copy), <class>/train|test/*.off (official meshes) "

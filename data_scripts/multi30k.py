@@ -16,7 +16,8 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.prepare import parser, prepare, run, verify_checksum  # noqa: E402
+from data_scripts.download import verify_checksum  # noqa: E402
+from data_scripts.prepare import parser, prepare, run  # noqa: E402
 from tasks.text.datasets import multi30k as loader                                   # noqa: E402
 
 BASE = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
@@ -40,7 +41,7 @@ def check_known_files(folder: Path, staging: Path, extracted: Path) -> Path:
 
 
 def download_all(args, staging: Path) -> Path:
-    from data_scripts.prepare import download
+    from data_scripts.download import download
 
     folder = Path(args.download_dir or Path(args.data_root) / "downloads" / "multi30k").expanduser()
     for name, md5 in MD5.items():

@@ -24,8 +24,9 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.prepare import (PrepareError, download, install, parser, prepare,  # noqa: E402
-                                 run, sha256)
+from data_scripts.download import download, sha256  # noqa: E402
+from data_scripts.errors import PrepareError  # noqa: E402
+from data_scripts.prepare import install, parser, prepare, run  # noqa: E402
 from tasks.text.datasets import dialogue as loader                            # noqa: E402
 from tasks.text.datasets.corpus import Pairs                                  # noqa: E402
 from tasks.text.datasets.text_files import find_text, read_lines             # noqa: E402

@@ -1,5 +1,5 @@
-"""Shared machinery of the dataset scripts: arguments, checksummed download, safe extraction,
-atomic install.
+"""The frame of every dataset script: its arguments, the flow that prepares a dataset from a
+folder, from archives or from the official downloads, the atomic install, and ``run``.
 
 A script builds its dataset in a staging folder inside ``--data-root`` (``.<name>-partial-*``)
 and renames it to ``<data root>/<name>/`` only once it is complete and its layout checks out, so
@@ -10,236 +10,23 @@ again on it only reports that it is prepared (``--force`` redoes it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
-import stat
 import sys
-import tarfile
 import tempfile
 import time
-import urllib.request
-import zipfile
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
+
+from data_scripts.download import download, verify_checksum
+from data_scripts.errors import PrepareError
+from data_scripts.extract import safe_extract
+from data_scripts.folders import copy_tree, find_dir
 
 MARKER = ".prepared.json"
-CHUNK = 1 << 20
 
 
-class PrepareError(RuntimeError):
-    """A dataset cannot be prepared; the message says why and what to do."""
-
-
-class ChecksumError(PrepareError):
-    """A file whose digest differs from the published one."""
-
-
-class UnsafeArchiveError(PrepareError):
-    """An archive member that would land outside the target folder (or is a device, …)."""
-
-
-def _bar(total: int | None, desc: str, unit: str = "B"):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=unit == "B", leave=False,
-                mininterval=0.5, disable=None)
-
-
-# -- checksums and downloads --------------------------------------------------------------------
-def file_digest(path: Path, algorithm: str = "md5") -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def verify_checksum(path: Path, expected: str, algorithm: str = "md5") -> None:
-    """Raise ``ChecksumError`` unless ``path``'s digest is ``expected``."""
-    actual = file_digest(path, algorithm)
-    if actual.lower() != expected.strip().lower():
-        raise ChecksumError(f"checksum mismatch for {path}: {algorithm} is {actual}, expected "
-                            f"{expected}. The file is corrupt, incomplete or not the official "
-                            f"release; delete it and try again.")
-
-
-def sha256(path: Path) -> str:
-    """SHA-256 of ``path``: recorded for releases that publish no checksum."""
-    return file_digest(path, "sha256")
-
-
-def download(url: str, dest: Path, md5: str | None) -> Path:
-    """Fetch ``url`` to ``dest`` unless a copy with the right md5 is there; verify it.
-
-    ``md5=None`` is for releases that publish no checksum: a copy already at ``dest`` is reused
-    and nothing is verified (callers print and record the file's ``sha256`` instead).
-    """
-    if dest.is_file() and md5 is None:
-        print(f"using the downloaded {dest} (no published checksum)")
-        return dest
-    if dest.is_file():
-        try:
-            verify_checksum(dest, md5)
-            print(f"using the downloaded {dest} (checksum ok)")
-            return dest
-        except ChecksumError:
-            print(f"{dest} has the wrong checksum; downloading it again")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    partial = dest.with_name(dest.name + ".part")
-    print(f"downloading {url}")
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
-            size = response.headers.get("Content-Length")
-            with _bar(int(size) if size else None, dest.name) as bar:
-                for block in iter(lambda: response.read(CHUNK), b""):
-                    out.write(block)
-                    bar.update(len(block))
-        if md5 is not None:
-            verify_checksum(partial, md5)
-    except OSError as exc:
-        partial.unlink(missing_ok=True)
-        raise PrepareError(f"download of {url} failed: {exc}. Without internet, prepare the "
-                           f"dataset from a local copy with --from-archive or --from-folder.") from exc
-    except ChecksumError:
-        partial.unlink(missing_ok=True)
-        raise
-    os.replace(partial, dest)
-    return dest
-
-
-# -- safe extraction ----------------------------------------------------------------------------
-def _member_path(target: Path, name: str, archive: Path) -> Path:
-    """``target/name`` after refusing absolute names, drive letters and ``..`` components.
-
-    ``target`` is a fresh folder that only this extraction writes to, and it never creates links,
-    so a checked name cannot leave it through a link either.
-    """
-    clean = name.replace("\\", "/")
-    pure = PurePosixPath(clean)
-    if clean.startswith("/") or (len(clean) > 1 and clean[1] == ":") or ".." in pure.parts:
-        raise UnsafeArchiveError(f"refusing {archive}: member {name!r} points outside the "
-                                 f"extraction folder")
-    parts = [p for p in pure.parts if p not in ("", ".")]
-    return target.joinpath(*parts) if parts else target
-
-
-class _Dirs:
-    """Creates each parent folder once (a syscall per file is what makes extraction slow)."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.made: set[Path] = set()
-
-    def ensure(self, folder: Path) -> None:
-        if folder not in self.made:
-            if not folder.resolve().is_relative_to(self.target):
-                raise UnsafeArchiveError(f"{folder} resolves outside {self.target}")
-            folder.mkdir(parents=True, exist_ok=True)
-            self.made.add(folder)
-
-
-def _write(source, path: Path) -> None:
-    with open(path, "wb", buffering=0) as out:     # unbuffered: no isatty/seek per file
-        shutil.copyfileobj(source, out, CHUNK)
-
-
-def _extract_tar(archive: Path, target: Path) -> int:
-    count, dirs = 0, _Dirs(target)
-    with open(archive, "rb") as raw, tarfile.open(fileobj=raw, mode="r:*") as tar, \
-            _bar(archive.stat().st_size, f"extracting {archive.name}") as bar:
-        for member in tar:
-            path = _member_path(target, member.name, archive)
-            if member.isdir():
-                dirs.ensure(path)
-            elif member.isfile():
-                dirs.ensure(path.parent)
-                _write(tar.extractfile(member), path)
-                count += 1
-            elif member.issym() or member.islnk():
-                if member.issym():       # relative to the link's folder
-                    link = (path.parent / member.linkname).resolve()
-                else:                    # hard links name another member
-                    link = (target / member.linkname.lstrip("/")).resolve()
-                if member.linkname.startswith("/") or not link.is_relative_to(target):
-                    raise UnsafeArchiveError(f"refusing {archive}: link {member.name!r} -> "
-                                             f"{member.linkname!r} points outside the folder")
-                if not link.is_file():
-                    raise UnsafeArchiveError(f"refusing {archive}: link {member.name!r} -> "
-                                             f"{member.linkname!r} is not an extracted file")
-                dirs.ensure(path.parent)
-                shutil.copyfile(link, path)          # links inside become plain copies
-                count += 1
-            else:
-                raise UnsafeArchiveError(f"refusing {archive}: member {member.name!r} is a "
-                                         f"device, fifo or other special file")
-            bar.update(raw.tell() - bar.n)
-    return count
-
-
-def _extract_zip(archive: Path, target: Path) -> int:
-    count, dirs = 0, _Dirs(target)
-    with zipfile.ZipFile(archive) as zf:
-        infos = zf.infolist()
-        with _bar(len(infos), f"extracting {archive.name}", unit="file") as bar:
-            for info in infos:
-                path = _member_path(target, info.filename, archive)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    raise UnsafeArchiveError(f"refusing {archive}: member {info.filename!r} is "
-                                             f"a symbolic link")
-                if info.is_dir():
-                    dirs.ensure(path)
-                else:
-                    dirs.ensure(path.parent)
-                    with zf.open(info) as source:
-                        _write(source, path)
-                    count += 1
-                bar.update(1)
-    return count
-
-
-def safe_extract(archive: Path, target: Path) -> int:
-    """Extract a tar (any compression) or zip archive into ``target``; returns the file count.
-
-    Refuses absolute names, ``..`` components, links that point outside ``target`` and special
-    files (``UnsafeArchiveError``); links inside are written as plain copies.
-    """
-    archive = Path(archive)
-    target = Path(target).resolve()
-    target.mkdir(parents=True, exist_ok=True)
-    if zipfile.is_zipfile(archive):
-        return _extract_zip(archive, target)
-    if tarfile.is_tarfile(archive):
-        return _extract_tar(archive, target)
-    raise PrepareError(f"{archive} is neither a tar nor a zip archive")
-
-
-def copy_tree(source: Path, dest: Path) -> None:
-    """Copy a folder with a progress bar (symbolic links are followed)."""
-    files = [Path(d) / f for d, _, fs in os.walk(source, followlinks=True) for f in fs]
-    with _bar(len(files), f"copying {source.name}", unit="file") as bar:
-        for path in files:
-            out = dest / path.relative_to(source)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, out)
-            bar.update(1)
-
-
-def find_dir(top: Path, wanted: Callable[[Path], bool], max_depth: int = 3) -> Path | None:
-    """The shallowest folder under ``top`` (``top`` included) for which ``wanted`` holds."""
-    level = [top]
-    for _ in range(max_depth + 1):
-        for folder in level:
-            if wanted(folder):
-                return folder
-        level = [c for folder in level for c in sorted(folder.iterdir())
-                 if c.is_dir() and not c.is_symlink() and not c.name.startswith(".")]
-    return None
-
-
-# -- command line and install -------------------------------------------------------------------
 def parser(description: str, *, archive_help: str, folder_help: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -315,18 +102,6 @@ def install(data_root: Path, name: str, build: Callable[[Path], Path],
         shutil.rmtree(staging, ignore_errors=True)
     print(f"prepared {name} in {final} in {time.perf_counter() - started:.1f} s: {summary}")
     return 0
-
-
-def find_file(top: Path, name: str, max_depth: int = 4) -> Path | None:
-    """The shallowest file called ``name`` under ``top`` (links followed)."""
-    top_depth = len(top.parts)
-    for folder, dirs, files in os.walk(top, followlinks=True):
-        if name in files:
-            return Path(folder) / name
-        if len(Path(folder).parts) - top_depth >= max_depth:
-            dirs.clear()
-        dirs.sort()
-    return None
 
 
 def prepare(args: argparse.Namespace, *, name: str, describe: Callable[[Path], str],

@@ -37,7 +37,8 @@ if __package__ in (None, ""):   # run as a script: import from the repository ro
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from data_scripts.prepare import PrepareError, install, run  # noqa: E402
+from data_scripts.errors import PrepareError  # noqa: E402
+from data_scripts.prepare import install, run  # noqa: E402
 
 NAME = "moving_objects"
 GROUPS = 25

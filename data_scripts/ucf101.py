@@ -16,14 +16,21 @@ official layout (``tests/video/test_data_scripts.py``), not on the real download
 """
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 from pathlib import Path
 
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts import prepare as frame  # noqa: E402
-from data_scripts.prepare import PrepareError, parser, prepare, run  # noqa: E402
+# install_rar_support replaces the safe_extract that data_scripts/prepare.py calls
+from data_scripts import prepare as preparation  # noqa: E402
+from data_scripts.errors import PrepareError, UnsafeArchiveError  # noqa: E402
+from data_scripts.extract import member_path  # noqa: E402
+from data_scripts.folders import find_dir  # noqa: E402
+from data_scripts.prepare import parser, prepare, run  # noqa: E402
+from data_scripts.progress import CHUNK  # noqa: E402
 from tasks.video.datasets import ucf101 as ucf_loader  # noqa: E402
 
 NAME = "ucf101"
@@ -44,16 +51,16 @@ def extract_rar(archive: Path, target: Path) -> int:
     try:
         with rarfile.RarFile(archive) as rar:
             for info in rar.infolist():
-                path = frame._member_path(target.resolve(), info.filename, archive)
+                path = member_path(target.resolve(), info.filename, archive)
                 if info.is_dir():
                     path.mkdir(parents=True, exist_ok=True)
                     continue
                 if info.is_symlink():
-                    raise frame.UnsafeArchiveError(f"refusing {archive}: {info.filename!r} "
-                                                    f"is a symbolic link")
+                    raise UnsafeArchiveError(f"refusing {archive}: {info.filename!r} "
+                                             f"is a symbolic link")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 with rar.open(info) as source, open(path, "wb") as out:
-                    frame.shutil.copyfileobj(source, out, frame.CHUNK)
+                    shutil.copyfileobj(source, out, CHUNK)
                 count += 1
     except rarfile.Error as exc:
         raise PrepareError(f"cannot extract {archive}: {exc}") from exc
@@ -61,10 +68,11 @@ def extract_rar(archive: Path, target: Path) -> int:
 
 
 def install_rar_support() -> None:
-    """Teach ``frame.safe_extract`` RAR archives (by suffix), keeping tar/zip as they are."""
-    if getattr(frame.safe_extract, "handles_rar", False):
+    """Teach ``prepare()`` RAR archives (by suffix), keeping tar/zip as they are: replaces the
+    ``safe_extract`` that ``data_scripts/prepare.py`` calls."""
+    if getattr(preparation.safe_extract, "handles_rar", False):
         return
-    plain = frame.safe_extract
+    plain = preparation.safe_extract
 
     def safe_extract(archive: Path, target: Path) -> int:
         if Path(archive).suffix.lower() == ".rar":
@@ -73,7 +81,7 @@ def install_rar_support() -> None:
         return plain(archive, target)
 
     safe_extract.handles_rar = True  # type: ignore[attr-defined]
-    frame.safe_extract = safe_extract
+    preparation.safe_extract = safe_extract
 
 
 def is_ucf101(folder: Path) -> bool:
@@ -87,10 +95,10 @@ def arrange(found: Path, staging: Path, extracted: Path) -> Path:
     # archives: search everything unpacked; --from-folder: only our copy (never move the source)
     top = extracted if extracted.resolve().is_relative_to(staging.resolve()) else found
     for part in ("UCF-101", "ucfTrainTestlist"):
-        where = frame.find_dir(top, lambda d, p=part: (d / p).is_dir(), max_depth=3)
+        where = find_dir(top, lambda d, p=part: (d / p).is_dir(), max_depth=3)
         if where is None:
             raise PrepareError(f"no {part}/ folder in what was given ({EXPECTED})")
-        frame.os.replace(where / part, ready / part)
+        os.replace(where / part, ready / part)
     return ready
 
 

@@ -19,7 +19,8 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.prepare import PrepareError, parser, prepare, run   # noqa: E402
+from data_scripts.errors import PrepareError   # noqa: E402
+from data_scripts.prepare import parser, prepare, run   # noqa: E402
 from tasks.detection.datasets import voc                                # noqa: E402
 
 BASE = "http://host.robots.ox.ac.uk/pascal/VOC/"

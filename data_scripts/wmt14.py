@@ -24,8 +24,9 @@ from pathlib import Path
 if __package__ in (None, ""):   # run as a script: import from the repository root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from data_scripts.prepare import (PrepareError, download, install, parser, prepare, run,  # noqa: E402
-                                 sha256, verify_checksum)
+from data_scripts.download import download, sha256, verify_checksum  # noqa: E402
+from data_scripts.errors import PrepareError  # noqa: E402
+from data_scripts.prepare import install, parser, prepare, run  # noqa: E402
 from tasks.text.datasets import wmt14 as loader                                            # noqa: E402
 
 # (url, file name, md5 or None, [(member in the archive, split, side)])

@@ -11,7 +11,7 @@ from PIL import Image
 
 from data_scripts import coco as coco_script
 from data_scripts import compose_detection, voc as voc_script
-from data_scripts.prepare import PrepareError
+from data_scripts.errors import PrepareError
 from tasks.detection.datasets import SPECS
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"

@@ -25,7 +25,9 @@ from data_scripts import gtsrb as prep_gtsrb
 from data_scripts import image_folder as prep_folder
 from data_scripts import imagenet as prep_imagenet
 from data_scripts import tiny_imagenet as prep_tiny
-from data_scripts.prepare import ChecksumError, UnsafeArchiveError, safe_extract, verify_checksum
+from data_scripts.download import verify_checksum
+from data_scripts.errors import ChecksumError, UnsafeArchiveError
+from data_scripts.extract import safe_extract
 from tasks.image.datasets import (DatasetNotFoundError, ImageDataset, ImageDecodeError, cifar10,
                                   decoding)
 

@@ -8,7 +8,7 @@ import pytest
 from data_scripts import multi30k as multi30k_script
 from data_scripts import opensubtitles as opensubtitles_script
 from data_scripts import wmt14 as wmt14_script
-from data_scripts.prepare import ChecksumError
+from data_scripts.errors import ChecksumError
 from tasks.text.datasets import DatasetNotFoundError, dialogue, multi30k, wmt14
 
 
