@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from benchmarks.studies.nft_ideal import main as ideal_main, with_true_label_triggers
@@ -35,3 +36,36 @@ def test_triggered_copies_keep_their_true_labels():
     assert torch.equal(both.targets, torch.tensor([0, 1, 2, 1, 0, 1, 2, 1]))
     assert torch.equal(both.inputs[4:], torch.ones(4, 2)) and torch.equal(both.inputs[:4],
                                                                          torch.zeros(4, 2))
+
+
+def test_crop_padding_control_changes_nfts_augmentation_only(tmp_path):
+    from tests.image.test_datasets import make_cifar_pickles
+
+    make_cifar_pickles(tmp_path / "data", per_batch=30)
+    run = tmp_path / "run"
+    assert main(["--preset", "quick_small_cnn", "--attacks", "blend", "--data-root",
+                 str(tmp_path / "data"), "--out", str(run), "--set", "data.train_per_class=6",
+                 "--set", "data.test_per_class=3", "--set", "data.clean_per_class=1",
+                 "--set", "data.crop_padding=2", "--set", "train.epochs=1",
+                 "--set", "train.batch_size=16",
+                 "--set", "defense_options.nft.iterations=3",
+                 "--set", "defense_options.nft.batch_size=8", "--no-progress"]) == 0
+    out = tmp_path / "pad4"
+    assert ideal_main(["--run", str(run), "--attack", "blend", "--data-root",
+                       str(tmp_path / "data"), "--only-control", "--crop-padding", "4",
+                       "--out", str(out)]) == 0
+    result = json.loads((out / "ideal-blend-seed0.json").read_text())
+    assert [v["variant"] for v in result["variants"]] == ["clean set (NFT as run)"]
+    assert result["nft_crop_padding"] == [4, "zeros"]
+    assert result["before"] == json.loads(next(run.glob("records/**/blend/nft/seed0.json"))
+                                          .read_text())["before"]          # the cached victim
+    with pytest.raises(SystemExit, match="exclude each other"):
+        ideal_main(["--run", str(run), "--attack", "blend", "--data-root", str(tmp_path / "data"),
+                    "--only-control", "--only-ideal"])
+
+
+def test_crop_padding_needs_a_task_that_crops(tmp_path):
+    run = tmp_path / "run"
+    assert main(["--preset", "smoke", "--out", str(run), *FAST]) == 0
+    with pytest.raises(SystemExit, match="has no crop padding"):
+        ideal_main(["--run", str(run), "--attack", "blend", "--crop-padding", "4"])

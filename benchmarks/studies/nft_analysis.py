@@ -83,8 +83,8 @@ def zero_channels(model: nn.Module, layer: str, channels: torch.Tensor) -> None:
 
 
 def load_cell(run: Path, attack: str, seed: int, data_root: Path | None,
-              cache_dir: Path | None) -> tuple:
-    rec_path = record_path_of(run, attack, "nft", seed)
+              cache_dir: Path | None, defense: str = "nft") -> tuple:
+    rec_path = record_path_of(run, attack, defense, seed)
     record = json.loads(rec_path.read_text())
     preset = from_dict(Preset, {**record["config"]["preset"], "attacks": [attack],
                                 "defenses": ["nft"], "seeds": [seed], "save_features": 0})

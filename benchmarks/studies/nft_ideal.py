@@ -13,6 +13,11 @@ the clean set (the control, as the matrix cell ran it) and once on the clean set
 triggered copy of every clean image with its true label (twice the data, the same number of
 steps and batch size). Both are evaluated like the matrix (full test set).
 
+``--crop-padding N [--crop-padding-mode zeros]`` changes the crop padding of NFT's augmentation
+for both variants (the cached victim is the one the run trained, whatever its own padding):
+the control of the official code's ``RandomCrop(32, padding=4)`` on a victim trained with 2.
+``--only-control`` skips the ideal variant.
+
 Writes ``OUT/ideal-ATTACK-seedS.json`` and prints a markdown row per variant.
 """
 from __future__ import annotations
@@ -22,6 +27,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -41,11 +47,20 @@ def run(args: argparse.Namespace) -> dict:
     record, runner, adapter, splits, state = load_cell(args.run, args.attack, args.seed,
                                                        args.data_root, args.cache_dir)
     defense = runner.build_defense("nft")
+    if args.crop_padding is not None:       # NFT's augmentation only; the victim is cached
+        if not hasattr(getattr(adapter, "options", None), "crop_padding"):
+            raise SystemExit(f"--crop-padding: the {adapter.name} task has no crop padding")
+        adapter.options = replace(adapter.options, crop_padding=args.crop_padding,
+                                  crop_padding_mode=args.crop_padding_mode)   # checked there
     variants = {"clean set (NFT as run)": splits.clean,
                 "clean + triggered, true labels (ideal)":
                     with_true_label_triggers(splits.clean, state.attack)}
+    if args.only_ideal and args.only_control:
+        raise SystemExit("--only-ideal and --only-control exclude each other")
     if args.only_ideal:
         variants.pop("clean set (NFT as run)")
+    if args.only_control:
+        variants.pop("clean + triggered, true labels (ideal)")
     rows = []
     for name, data in variants.items():
         start = time.perf_counter()
@@ -59,9 +74,12 @@ def run(args: argparse.Namespace) -> dict:
                      "masks_below_0.5": int((masks < 0.5).sum())})
         print(f"| {name} | {len(data)} | {metrics['clean_acc']:.2f} | {metrics['asr']:.2f} | "
               f"{masks.min().item():.3f} | {rows[-1]['wall_time_s']:.0f} |", flush=True)
+    options = getattr(adapter, "options", None)
     return {"attack": args.attack, "seed": args.seed, "run": str(args.run),
             "model": runner.preset.model, "before": state.before,
             "nft_config": defense.describe(), "variants": rows,
+            "nft_crop_padding": [getattr(options, "crop_padding", None),
+                                 getattr(options, "crop_padding_mode", None)],
             "record_nft_after": record.get("after"),
             "command": " ".join(sys.argv), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "cpu": platform.processor()}
@@ -76,6 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", type=Path, default=None)
     parser.add_argument("--only-ideal", action="store_true",
                         help="skip the control (the matrix's nft record already has it)")
+    parser.add_argument("--only-control", action="store_true",
+                        help="skip the ideal variant (e.g. for a --crop-padding control)")
+    parser.add_argument("--crop-padding", type=int, default=None,
+                        help="crop padding of NFT's augmentation (default: the run's)")
+    parser.add_argument("--crop-padding-mode", default="zeros",
+                        help="with --crop-padding: zeros, reflect or replicate")
     parser.add_argument("--out", type=Path, default=Path("runs/nft_ideal"))
     args = parser.parse_args(argv)
     print("| masks trained on | samples | ACC | ASR | min mask | s |\n|---|---|---|---|---|---|")
