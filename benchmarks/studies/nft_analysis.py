@@ -82,6 +82,24 @@ def zero_channels(model: nn.Module, layer: str, channels: torch.Tensor) -> None:
             module.bias[channels] = 0.0
 
 
+def add_cell_arguments(parser: argparse.ArgumentParser, out: str) -> None:
+    """The arguments every study of one cached matrix cell takes (``load_cell``'s)."""
+    parser.add_argument("--run", type=Path, required=True)
+    parser.add_argument("--attack", required=True)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--cache-dir", type=Path, default=None)
+    parser.add_argument("--out", type=Path, default=Path(out))
+
+
+def write_result(out: Path, name: str, result: dict) -> Path:
+    """``result`` as ``OUT/NAME`` (indented JSON); the folder is made if needed."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / name
+    path.write_text(json.dumps(result, indent=1))
+    return path
+
+
 def load_cell(run: Path, attack: str, seed: int, data_root: Path | None,
               cache_dir: Path | None, defense: str = "nft") -> tuple:
     rec_path = record_path_of(run, attack, defense, seed)
@@ -199,13 +217,8 @@ def markdown(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--attack", required=True)
-    parser.add_argument("--seed", type=int, default=0)
+    add_cell_arguments(parser, "runs/nft_analysis")
     parser.add_argument("--records", nargs="*", default=[])
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("runs/nft_analysis"))
     parser.add_argument("--test", type=int, default=1000, help="non-target test images used")
     parser.add_argument("--prune", type=lambda s: [int(x) for x in s.split(",")],
                         default=[1, 2, 4, 8, 16, 32])
@@ -214,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     result = analyse(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"units-{args.attack}.json").write_text(json.dumps(result, indent=1))
+    write_result(args.out, f"units-{args.attack}.json", result)
     (args.out / f"units-{args.attack}.md").write_text(markdown(result))
     print(markdown(result))
     return 0

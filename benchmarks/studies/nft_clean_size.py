@@ -20,12 +20,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import torch
 import yaml
 
-from benchmarks.studies.nft_analysis import load_cell
+from benchmarks.studies.nft_analysis import add_cell_arguments, load_cell, write_result
 from core.data import TensorData, balanced_split
 from core.record import git_info, hardware, versions
 from core.registry import DEFENSES
@@ -53,16 +52,11 @@ def grown_clean(splits, poison_indices: torch.Tensor, size: float, num_classes: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--attack", required=True)
-    parser.add_argument("--seed", type=int, default=0)
+    add_cell_arguments(parser, "runs/nft_analysis")
     parser.add_argument("--sizes", type=lambda s: [float(x) for x in s.split(",")],
                         default=[0.01, 0.05, 0.1])
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("runs/nft_analysis"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     record, runner, adapter, splits, state = load_cell(args.run, args.attack, args.seed,
@@ -86,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
               "attack": args.attack, "seed": args.seed, "model": runner.preset.model,
               "before": state.before, "nft_options": options, "rows": rows,
               "versions": versions(), "git": git_info(), "hardware": hardware(runner.device)}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"clean-size-{args.attack}.json").write_text(json.dumps(result, indent=1))
+    write_result(args.out, f"clean-size-{args.attack}.json", result)
     lines = [f"NFT clean-set size, {args.attack} on {runner.preset.model} (seed {args.seed}), "
              f"{args.iterations} steps; before {json.dumps(state.before)}", "",
              "| clean share | images | ACC after | ASR after | s |", "|---|---|---|---|---|"]

@@ -23,16 +23,14 @@ Writes ``OUT/ideal-ATTACK-seedS.json`` and prints a markdown row per variant.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import torch
 
-from benchmarks.studies.nft_analysis import load_cell
+from benchmarks.studies.nft_analysis import add_cell_arguments, load_cell, write_result
 from core.data import TensorData
 
 
@@ -87,11 +85,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--attack", required=True)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=None)
+    add_cell_arguments(parser, "runs/nft_ideal")
     parser.add_argument("--only-ideal", action="store_true",
                         help="skip the control (the matrix's nft record already has it)")
     parser.add_argument("--only-control", action="store_true",
@@ -100,14 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="crop padding of NFT's augmentation (default: the run's)")
     parser.add_argument("--crop-padding-mode", default="zeros",
                         help="with --crop-padding: zeros, reflect or replicate")
-    parser.add_argument("--out", type=Path, default=Path("runs/nft_ideal"))
     args = parser.parse_args(argv)
     print("| masks trained on | samples | ACC | ASR | min mask | s |\n|---|---|---|---|---|---|")
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"ideal-{args.attack}-seed{args.seed}.json"
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {write_result(args.out, f'ideal-{args.attack}-seed{args.seed}.json', result)}")
     return 0
 
 

@@ -19,16 +19,14 @@ Writes ``OUT/tta-ATTACK-seedS.json`` and prints one markdown row per level.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from benchmarks.studies.nft_analysis import load_cell
+from benchmarks.studies.nft_analysis import add_cell_arguments, load_cell, write_result
 from core.classification import percent
 
 LEVELS = ("none", "flip", "flip_translate")
@@ -90,9 +88,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", type=Path, required=True)
-    parser.add_argument("--attack", required=True)
-    parser.add_argument("--seed", type=int, default=0)
+    add_cell_arguments(parser, "runs/victim_tta")
     parser.add_argument("--defense", default="nft",
                         help="any defense whose record for this cell exists (locates the victim)")
     parser.add_argument("--levels", default=",".join(LEVELS),
@@ -100,9 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clean-only", action="store_true",
                         help="clean accuracy only (skip the triggered test images' ASR)")
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--data-root", type=Path, default=None)
-    parser.add_argument("--cache-dir", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=Path("runs/victim_tta"))
     args = parser.parse_args(argv)
     args.levels = [lv.strip() for lv in args.levels.split(",") if lv.strip()]
     unknown = [lv for lv in args.levels if lv not in LEVELS]
@@ -110,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown TTA level(s) {unknown}; choose from {', '.join(LEVELS)}")
     print("| TTA | clean ACC | ASR | s |\n|---|---|---|---|")
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"tta-{args.attack}-seed{args.seed}.json"
-    path.write_text(json.dumps(result, indent=1))
-    print(f"wrote {path}")
+    print(f"wrote {write_result(args.out, f'tta-{args.attack}-seed{args.seed}.json', result)}")
     return 0
 
 
