@@ -333,6 +333,20 @@ def test_the_runner_presets_resolve_and_validate(tmp_path):
                            "channels_last": True}
 
 
+def test_the_full_width_cifar_presets_validate(tmp_path):
+    """quick_hiacc / quick_hiacc95 (issue 24's victims) name real models and options, and the
+    airbench95 recipe is airbench94's decoupled decay at airbench95's learning rate."""
+    from benchmarks.runner.matrix import MatrixRunner
+
+    for name, model in (("quick_hiacc", "airbench94"), ("quick_hiacc95", "airbench95")):
+        preset = load_preset(name)
+        assert preset.model == model
+        MatrixRunner(preset, tmp_path / name, None, progress=False).validate()
+    hi, hi95 = load_preset("quick_hiacc").train, load_preset("quick_hiacc95").train
+    assert hi95["lr"] * hi95["weight_decay"] == pytest.approx(hi["lr"] * hi["weight_decay"], rel=1e-3)
+    assert hi95["lr"] / hi["lr"] == pytest.approx(10.0 / 11.5, rel=1e-3)
+
+
 def test_narrowing_a_presets_attacks_drops_its_options_for_the_others(tmp_path):
     """`--preset quick_learned --attacks issba` must run (the file holds options for the attacks
     the flag removed); an option the user sets for an attack the run does not use stays an

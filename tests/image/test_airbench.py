@@ -50,6 +50,7 @@ def test_frozen_parameters_and_dirac_init():
 def test_registered_sizes_and_bad_input():
     assert sum(p.numel() for p in MODELS.get("airbench_cpu")().parameters()) == 498_104
     assert sum(p.numel() for p in MODELS.get("airbench")().parameters()) == 1_972_792
+    assert sum(p.numel() for p in MODELS.get("airbench95")().parameters()) == 4_606_520
     assert MODELS.get("airbench_cpu")()(torch.rand(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="32×32"):
         MODELS.get("airbench")(image_size=64)

@@ -31,6 +31,7 @@ from core.registry import MODELS
 
 WIDTHS = (64, 256, 256)          # airbench94's block widths
 CPU_WIDTHS = (32, 128, 128)      # the CPU ``quick`` preset's victim (airbench_cpu)
+WIDTHS_95 = (128, 384, 384)      # airbench95's block widths (legacy/airbench95.py)
 WHITEN_KERNEL = 2
 WHITEN_EPS = 5e-4                # added to the patch-covariance eigenvalues (original: 5e-4)
 
@@ -136,6 +137,14 @@ def airbench94(num_classes: int = 10, in_channels: int = 3, image_size: int = 32
     eps damps the small eigenvalues ~10× harder, and starts the bias at 0)."""
     _check_size(image_size)
     return Airbench(num_classes, in_channels, WIDTHS, normalized_whitening=True)
+
+
+@MODELS.register("airbench95", input_shape=(3, 32, 32))
+def airbench95(num_classes: int = 10, in_channels: int = 3, image_size: int = 32) -> nn.Module:
+    """``airbench94`` at airbench95's widths (128, 384, 384): the public time-to-95 % variant changes
+    only the widths, the learning rate and the length (its recipe: ``quick_hiacc95`` preset)."""
+    _check_size(image_size)
+    return Airbench(num_classes, in_channels, WIDTHS_95, normalized_whitening=True)
 
 
 @MODELS.register("airbench_cpu", input_shape=(3, 32, 32))
